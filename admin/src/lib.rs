@@ -1,0 +1,1 @@
+//! sparekey-admin: the admin socket protocol, its authorization and handlers, and the client.

@@ -1,0 +1,1 @@
+//! sparekey-conf: the TOML files admins edit.

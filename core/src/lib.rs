@@ -1,0 +1,1 @@
+//! sparekey-core.

@@ -1,0 +1,1 @@
+//! pam_sparekey: PAM entry points over sparekey-core.

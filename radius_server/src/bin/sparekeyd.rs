@@ -1,0 +1,2 @@
+//! sparekeyd: serves the admin socket and answers RADIUS.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Shared helpers for sparekey end-to-end tests.
