@@ -1,0 +1,1 @@
+//! sparekey-radius-codec: RADIUS packets on the wire, pure and without I/O.
