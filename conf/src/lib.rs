@@ -1,1 +1,25 @@
-//! sparekey-conf: the TOML files admins edit.
+//! sparekey-conf: the TOML files admins edit (sparekey.toml and policy.toml): their schema,
+//! defaults and validation, with errors that name file, line, column and what was expected.
+//!
+//! This crate depends on nothing else of sparekey's; everything that reads configuration
+//! (the PAM module, sparekeyd, sparekeyctl) goes through [`load`].
+#![forbid(unsafe_code)]
+
+mod cidr;
+mod daemon;
+mod diagnostic;
+mod duration;
+mod error;
+mod load;
+mod policy;
+
+pub use cidr::Cidr;
+pub use daemon::{
+    AdminConfig, AdminRole, AuditConfig, DaemonConfig, RadiusClientConfig, RadiusConfig,
+    RoleAction, StoreConfig, DEFAULT_CONFIG_PATH,
+};
+pub use diagnostic::Diagnostic;
+pub use duration::{Duration, MAX_LIFETIME};
+pub use error::Error;
+pub use load::{load, load_policy, Config};
+pub use policy::{Alphabet, CodeFormat, Kind, Lockout, Policy, PolicyFile};

@@ -1,0 +1,210 @@
+//! The schema of sparekey.toml: store, admin socket and roles, audit, RADIUS listeners and clients.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+use crate::Cidr;
+
+/// Where sparekey.toml lives unless told otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sparekey/sparekey.toml";
+
+/// sparekey.toml as written (relative paths are resolved by [`crate::load`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonConfig {
+    /// Where policy.toml is; default: beside sparekey.toml.
+    pub policy_file: Option<PathBuf>,
+    /// The store and the site key.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The admin socket and who may use it.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Where audit events go besides the store.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The RADIUS responder.
+    #[serde(default)]
+    pub radius: RadiusConfig,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreConfig {
+    /// The SQLite file holding credentials, counters and the audit log.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// 32 random bytes that key the code hashes; must be 0600.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: default_store_path(),
+            key_file: default_key_file(),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("/var/lib/sparekey/sparekey.db")
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("/etc/sparekey/site.key")
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// The admin socket's path.
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+    /// The group that owns the socket (mode 0660); members can connect, roles decide the rest.
+    #[serde(default = "default_socket_group")]
+    pub socket_group: String,
+    /// Who may do what; root is always superadmin.
+    #[serde(default)]
+    pub role: Vec<AdminRole>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            socket: default_socket(),
+            socket_group: default_socket_group(),
+            role: Vec::new(),
+        }
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/sparekey/admin.sock")
+}
+
+fn default_socket_group() -> String {
+    "sparekey-admin".to_string()
+}
+
+/// `[[admin.role]]`: members (by user or unix group) may take these actions on these policies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminRole {
+    /// A name for messages and the audit log.
+    pub name: Spanned<String>,
+    /// Users who hold the role.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Unix groups (resolved through NSS) whose members hold the role.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The actions allowed.
+    pub may: Vec<Spanned<RoleAction>>,
+    /// The policies the role acts on; "*" means all.
+    pub policies: Vec<Spanned<String>>,
+}
+
+impl AdminRole {
+    /// Whether the role covers the policy named `policy`.
+    pub fn covers_policy(&self, policy: &str) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.get_ref() == "*" || p.get_ref() == policy)
+    }
+
+    /// Whether the role allows `action`.
+    pub fn allows(&self, action: RoleAction) -> bool {
+        self.may.iter().any(|a| *a.get_ref() == action)
+    }
+}
+
+/// Something a role may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleAction {
+    /// Issue temporary codes.
+    Issue,
+    /// Revoke credentials.
+    Revoke,
+    /// Replace a user's code with a new one.
+    Replace,
+    /// List credentials.
+    List,
+    /// Read the audit log.
+    Audit,
+    /// Set fixed passcodes.
+    Fixed,
+    /// Issue universal (break-glass) codes.
+    Universal,
+    /// Clear a lockout.
+    Unlock,
+}
+
+impl RoleAction {
+    /// The name used in the files and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleAction::Issue => "issue",
+            RoleAction::Revoke => "revoke",
+            RoleAction::Replace => "replace",
+            RoleAction::List => "list",
+            RoleAction::Audit => "audit",
+            RoleAction::Fixed => "fixed",
+            RoleAction::Universal => "universal",
+            RoleAction::Unlock => "unlock",
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditConfig {
+    /// Also send every event to syslog (facility authpriv). Default true.
+    #[serde(default = "yes")]
+    pub syslog: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { syslog: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[radius]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RadiusConfig {
+    /// UDP addresses to answer on, e.g. "127.0.0.1:1812" or "[::1]:1812". Empty: RADIUS off.
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    /// NAS clients allowed to ask.
+    #[serde(default)]
+    pub client: Vec<RadiusClientConfig>,
+}
+
+/// `[[radius.client]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RadiusClientConfig {
+    /// A name for logs and the audit log.
+    pub name: Spanned<String>,
+    /// An IP address or CIDR block, e.g. "192.0.2.10" or "192.0.2.0/24".
+    pub address: Cidr,
+    /// A file holding the shared secret; refused when readable by group or others.
+    pub secret_file: PathBuf,
+    /// The service name policies match for this client, e.g. "vpn".
+    pub service: String,
+    /// Drop requests without a valid Message-Authenticator (default true).
+    #[serde(default = "yes")]
+    pub require_message_authenticator: bool,
+}

@@ -1,0 +1,415 @@
+//! Reading sparekey.toml and policy.toml from disk, resolving paths, and checking them as a whole.
+
+use crate::{DaemonConfig, Diagnostic, Error, PolicyFile, MAX_LIFETIME};
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Both files, parsed and checked, with every relative path resolved against sparekey.toml's directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where sparekey.toml was read from.
+    pub path: PathBuf,
+    /// Where policy.toml was read from.
+    pub policy_path: PathBuf,
+    /// sparekey.toml.
+    pub daemon: DaemonConfig,
+    /// policy.toml.
+    pub policy: PolicyFile,
+}
+
+/// Reads and checks sparekey.toml at `path` and the policy file it names (or policy.toml beside it).
+/// Every error found in either file is reported.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    let mut diags = Vec::new();
+    let daemon = read_toml::<DaemonConfig>(path, &mut diags);
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let policy_path = match daemon.as_ref().map(|(d, _)| d.policy_file.clone()) {
+        Some(Some(p)) => base.join(p),
+        _ => base.join("policy.toml"),
+    };
+    let policy = read_toml::<PolicyFile>(&policy_path, &mut diags);
+    if let Some((policy, src)) = &policy {
+        check_policy(&policy_path, src, policy, &mut diags);
+    }
+    if let Some((daemon, src)) = &daemon {
+        check_daemon(
+            path,
+            src,
+            daemon,
+            policy.as_ref().map(|(p, _)| p),
+            &mut diags,
+        );
+    }
+    match (daemon, policy) {
+        (Some((mut daemon, _)), Some((policy, _))) if diags.is_empty() => {
+            resolve_paths(&mut daemon, &base);
+            Ok(Config {
+                path: path.to_path_buf(),
+                policy_path,
+                daemon,
+                policy,
+            })
+        }
+        _ => Err(Error::Invalid(diags)),
+    }
+}
+
+/// Reads and checks a policy file by itself.
+pub fn load_policy(path: &Path) -> Result<PolicyFile, Error> {
+    let mut diags = Vec::new();
+    let policy = read_toml::<PolicyFile>(path, &mut diags);
+    if let Some((policy, src)) = &policy {
+        check_policy(path, src, policy, &mut diags);
+    }
+    match policy {
+        Some((policy, _)) if diags.is_empty() => Ok(policy),
+        _ => Err(Error::Invalid(diags)),
+    }
+}
+
+fn read_toml<T: DeserializeOwned>(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<(T, String)> {
+    let src = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            diags.push(Diagnostic::whole_file(
+                path,
+                format!("cannot read the file: {e}"),
+            ));
+            return None;
+        }
+    };
+    match toml::from_str::<T>(&src) {
+        Ok(v) => Some((v, src)),
+        Err(e) => {
+            diags.push(Diagnostic::at(
+                path,
+                &src,
+                e.span(),
+                e.message().trim_end().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+fn check_policy(path: &Path, src: &str, file: &PolicyFile, diags: &mut Vec<Diagnostic>) {
+    let mut err = |span, msg: String| diags.push(Diagnostic::at(path, src, Some(span), msg));
+    let mut names = HashSet::new();
+    for p in &file.policy {
+        let name = p.name();
+        if name.trim().is_empty() {
+            err(
+                p.name.span(),
+                "expected a policy name, found an empty string".into(),
+            );
+        }
+        if !names.insert(name) {
+            err(
+                p.name.span(),
+                format!("policy {name:?} is defined twice; names must be unique"),
+            );
+        }
+        if p.users.is_empty() && p.groups.is_empty() {
+            err(
+                p.name.span(),
+                format!("policy {name:?} applies to nobody: give `users` or `groups`"),
+            );
+        }
+        if p.services.is_empty() {
+            err(p.name.span(), format!("policy {name:?} allows no service: list at least one in `services`, e.g. [\"sshd\", \"vpn\"]"));
+        }
+        if p.kinds.is_empty() {
+            err(p.name.span(), format!("policy {name:?} allows no kind of credential: `kinds` needs \"temporary\", \"fixed\" or \"universal\""));
+        }
+        let max = *p.max_lifetime.get_ref();
+        if max > MAX_LIFETIME {
+            err(
+                p.max_lifetime.span(),
+                format!("max-lifetime {max} is above the 14-day maximum; expected at most 14d"),
+            );
+        }
+        let default = *p.default_lifetime.get_ref();
+        if default > max.min(MAX_LIFETIME) {
+            let span = if p.default_lifetime.span().is_empty() {
+                p.max_lifetime.span()
+            } else {
+                p.default_lifetime.span()
+            };
+            err(span, format!("default-lifetime {default} is longer than max-lifetime {}; expected at most that", max.min(MAX_LIFETIME)));
+        }
+        let len = *p.code.length.get_ref();
+        let min = p.code.alphabet.min_length();
+        if !(min..=64).contains(&len) {
+            let span = if p.code.length.span().is_empty() {
+                p.name.span()
+            } else {
+                p.code.length.span()
+            };
+            err(
+                span,
+                format!(
+                    "code length {len} is out of range; expected {min} to 64 for this alphabet"
+                ),
+            );
+        }
+        if p.lockout.attempts == 0 {
+            err(
+                p.name.span(),
+                format!("policy {name:?}: lockout attempts must be at least 1"),
+            );
+        }
+    }
+}
+
+fn check_daemon(
+    path: &Path,
+    src: &str,
+    d: &DaemonConfig,
+    policy: Option<&PolicyFile>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut err = |span, msg: String| diags.push(Diagnostic::at(path, src, Some(span), msg));
+    let mut roles = HashSet::new();
+    for role in &d.admin.role {
+        let name = role.name.get_ref();
+        if !roles.insert(name.as_str()) {
+            err(
+                role.name.span(),
+                format!("role {name:?} is defined twice; names must be unique"),
+            );
+        }
+        if role.users.is_empty() && role.groups.is_empty() {
+            err(
+                role.name.span(),
+                format!("role {name:?} has no members: give `users` or `groups`"),
+            );
+        }
+        if role.may.is_empty() {
+            err(
+                role.name.span(),
+                format!("role {name:?} may do nothing: list actions in `may`"),
+            );
+        }
+        for p in &role.policies {
+            let known =
+                p.get_ref() == "*" || policy.is_none_or(|f| f.by_name(p.get_ref()).is_some());
+            if !known {
+                let names: Vec<&str> = policy
+                    .map(|f| f.policy.iter().map(|p| p.name()).collect())
+                    .unwrap_or_default();
+                err(p.span(), format!("unknown policy {:?}; expected one of the policies in the policy file ({}) or \"*\"", p.get_ref(), names.join(", ")));
+            }
+        }
+    }
+    for l in &d.radius.listen {
+        if l.get_ref().parse::<SocketAddr>().is_err() {
+            err(
+                l.span(),
+                format!(
+                    "expected an address and port like 127.0.0.1:1812 or [::1]:1812, found {:?}",
+                    l.get_ref()
+                ),
+            );
+        }
+    }
+    let mut clients = HashSet::new();
+    for c in &d.radius.client {
+        if !clients.insert(c.name.get_ref().as_str()) {
+            err(
+                c.name.span(),
+                format!(
+                    "RADIUS client {:?} is defined twice; names must be unique",
+                    c.name.get_ref()
+                ),
+            );
+        }
+        if c.service.trim().is_empty() {
+            err(
+                c.name.span(),
+                format!(
+                    "RADIUS client {:?} needs a `service`, e.g. \"vpn\"",
+                    c.name.get_ref()
+                ),
+            );
+        }
+    }
+}
+
+fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
+    for p in [
+        &mut d.store.path,
+        &mut d.store.key_file,
+        &mut d.admin.socket,
+    ] {
+        *p = base.join(&*p);
+    }
+    for c in &mut d.radius.client {
+        c.secret_file = base.join(&c.secret_file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Files(tempfile::TempDir);
+
+    impl Files {
+        fn new(daemon: &str, policy: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("sparekey.toml"), daemon).unwrap();
+            fs::write(dir.path().join("policy.toml"), policy).unwrap();
+            Files(dir)
+        }
+
+        fn load(&self) -> Result<Config, Error> {
+            load(&self.0.path().join("sparekey.toml"))
+        }
+
+        fn errors(&self) -> Vec<String> {
+            let err = self.load().expect_err("config should be refused");
+            err.diagnostics()
+                .iter()
+                .map(|d| {
+                    let file = d.path.file_name().unwrap().to_string_lossy().into_owned();
+                    format!("{file}:{}:{}: {}", d.line, d.column, d.message)
+                })
+                .collect()
+        }
+    }
+
+    const POLICY: &str = "enabled = true\n[[policy]]\nname = \"staff\"\ngroups = [\"staff\"]\nservices = [\"sshd\"]\n";
+
+    #[test]
+    fn shipped_examples_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let cfg = load(&root.join("sparekey.toml")).unwrap();
+        assert!(cfg.policy.enabled);
+        assert_eq!(cfg.policy.policy[0].name(), "staff");
+        assert_eq!(cfg.daemon.admin.role.len(), 2);
+    }
+
+    #[test]
+    fn empty_files_give_safe_defaults() {
+        let f = Files::new("", "");
+        let cfg = f.load().unwrap();
+        assert!(!cfg.policy.enabled, "the switch is off when absent");
+        assert!(cfg.daemon.radius.listen.is_empty());
+        assert_eq!(
+            cfg.daemon.admin.socket,
+            PathBuf::from("/run/sparekey/admin.sock")
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_beside_the_file() {
+        let f = Files::new(
+            "[store]\npath = \"state/s.db\"\nkey-file = \"site.key\"\n",
+            POLICY,
+        );
+        let cfg = f.load().unwrap();
+        assert_eq!(cfg.daemon.store.path, f.0.path().join("state/s.db"));
+        assert_eq!(cfg.daemon.store.key_file, f.0.path().join("site.key"));
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let f = Files::new("[store]\npath = \"x.db\"\ncolour = \"red\"\n", POLICY);
+        let errs = f.errors();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("sparekey.toml:3:1: unknown field `colour`, expected"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_toml_is_located() {
+        let f = Files::new("[store\n", POLICY);
+        let errs = f.errors();
+        assert!(errs[0].starts_with("sparekey.toml:1:"), "{errs:?}");
+    }
+
+    #[test]
+    fn errors_in_both_files_are_all_reported() {
+        let policy = "[[policy]]\nname = \"staff\"\ngroups = [\"staff\"]\nservices = [\"sshd\"]\nmax-lifetime = \"20d\"\n\n[[policy]]\nname = \"staff\"\nusers = [\"bob\"]\nservices = []\n";
+        let daemon = "[radius]\nlisten = [\"localhost\"]\n";
+        let errs = Files::new(daemon, policy).errors();
+        assert_eq!(
+            errs,
+            vec![
+                "policy.toml:5:16: max-lifetime 20d is above the 14-day maximum; expected at most 14d",
+                "policy.toml:8:8: policy \"staff\" is defined twice; names must be unique",
+                "policy.toml:8:8: policy \"staff\" allows no service: list at least one in `services`, e.g. [\"sshd\", \"vpn\"]",
+                "sparekey.toml:2:11: expected an address and port like 127.0.0.1:1812 or [::1]:1812, found \"localhost\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_duration_names_what_was_expected() {
+        let policy = "[[policy]]\nname = \"p\"\nusers = [\"a\"]\nservices = [\"sshd\"]\ndefault-lifetime = \"soon\"\n";
+        let errs = Files::new("", policy).errors();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with("policy.toml:5:20: expected a duration like 15m"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn role_naming_unknown_policy_is_refused() {
+        let daemon = "[[admin.role]]\nname = \"hd\"\ngroups = [\"helpdesk\"]\nmay = [\"issue\"]\npolicies = [\"contractors\"]\n";
+        let errs = Files::new(daemon, POLICY).errors();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("sparekey.toml:5:13: unknown policy \"contractors\"; expected one of the policies in the policy file (staff)"), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_role_action_is_refused() {
+        let daemon = "[[admin.role]]\nname = \"hd\"\ngroups = [\"helpdesk\"]\nmay = [\"issue\", \"delete-everything\"]\npolicies = [\"*\"]\n";
+        let errs = Files::new(daemon, POLICY).errors();
+        assert!(
+            errs[0].starts_with(
+                "sparekey.toml:4:17: unknown variant `delete-everything`, expected one of"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn code_length_bounds_per_alphabet() {
+        let policy = "[[policy]]\nname = \"p\"\nusers = [\"a\"]\nservices = [\"sshd\"]\ncode = { length = 4 }\n";
+        let errs = Files::new("", policy).errors();
+        assert_eq!(errs, vec!["policy.toml:5:19: code length 4 is out of range; expected 8 to 64 for this alphabet"]);
+    }
+
+    #[test]
+    fn missing_policy_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("sparekey.toml"),
+            "policy-file = \"elsewhere.toml\"\n",
+        )
+        .unwrap();
+        let err = load(&dir.path().join("sparekey.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("elsewhere.toml: cannot read the file"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn radius_client_address_is_checked() {
+        let daemon = "[[radius.client]]\nname = \"gw\"\naddress = \"10.0.0.1/24\"\nsecret-file = \"gw.secret\"\nservice = \"vpn\"\n";
+        let errs = Files::new(daemon, POLICY).errors();
+        assert!(
+            errs[0].starts_with("sparekey.toml:3:11: \"10.0.0.1/24\" has host bits set"),
+            "{errs:?}"
+        );
+    }
+}
