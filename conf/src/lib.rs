@@ -21,5 +21,6 @@ pub use daemon::{
 pub use diagnostic::Diagnostic;
 pub use duration::{Duration, MAX_LIFETIME};
 pub use error::Error;
-pub use load::{load, load_policy, Config};
+pub use load::{load, load_policy, parse_policy, Config};
 pub use policy::{Alphabet, CodeFormat, Kind, Lockout, Policy, PolicyFile};
+pub use toml::Spanned;

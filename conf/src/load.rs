@@ -58,15 +58,33 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 
 /// Reads and checks a policy file by itself.
 pub fn load_policy(path: &Path) -> Result<PolicyFile, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => parse_policy(&src, path),
+        Err(e) => Err(Error::Invalid(vec![Diagnostic::whole_file(
+            path,
+            format!("cannot read the file: {e}"),
+        )])),
+    }
+}
+
+/// Parses and checks policy text; `origin` names it in errors.
+pub fn parse_policy(src: &str, origin: &Path) -> Result<PolicyFile, Error> {
     let mut diags = Vec::new();
-    let policy = read_toml::<PolicyFile>(path, &mut diags);
-    if let Some((policy, src)) = &policy {
-        check_policy(path, src, policy, &mut diags);
+    match toml::from_str::<PolicyFile>(src) {
+        Ok(policy) => {
+            check_policy(origin, src, &policy, &mut diags);
+            if diags.is_empty() {
+                return Ok(policy);
+            }
+        }
+        Err(e) => diags.push(Diagnostic::at(
+            origin,
+            src,
+            e.span(),
+            e.message().trim_end().to_string(),
+        )),
     }
-    match policy {
-        Some((policy, _)) if diags.is_empty() => Ok(policy),
-        _ => Err(Error::Invalid(diags)),
-    }
+    Err(Error::Invalid(diags))
 }
 
 fn read_toml<T: DeserializeOwned>(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<(T, String)> {

@@ -1,1 +1,32 @@
-//! sparekey-core.
+//! sparekey-core: credentials, codes, policy decisions, the store and the audit log.
+//!
+//! It knows nothing of PAM, RADIUS or the admin socket: those shells call [`redeem`],
+//! [`issue`] and the [`Store`] with the time passed in, so every expiry is testable.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod code;
+pub mod credential;
+pub mod decision;
+mod error;
+pub mod identity;
+pub mod issue;
+pub mod key;
+pub mod redeem;
+pub mod store;
+
+pub use audit::{Action, AuditEvent, AuditSink};
+pub use code::Code;
+pub use credential::{Credential, Uses};
+pub use decision::{Reason, Verdict};
+pub use error::Error;
+pub use key::SiteKey;
+pub use store::Store;
+
+/// A point in time, always UTC. Core never reads the clock; callers pass `now`.
+pub type Time = chrono::DateTime<chrono::Utc>;
+
+/// Formats a time as RFC 3339 in UTC with second precision, as every interface shows it.
+pub fn rfc3339(t: Time) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

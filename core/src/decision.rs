@@ -1,0 +1,201 @@
+//! The verification decision, pure: given a user's credentials, the policy, the typed code's
+//! digest and the time, accept one credential or name the precise reason to refuse.
+
+use crate::key::Digest;
+use crate::{Credential, Time};
+use sparekey_conf::Policy;
+use subtle::ConstantTimeEq;
+
+/// Where and by whom a code is tried.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The user logging in.
+    pub user: &'a str,
+    /// The service (PAM service name or RADIUS client service).
+    pub service: &'a str,
+    /// The host the login is on, when known.
+    pub host: Option<&'a str>,
+    /// HMAC of the typed code bound to `user`.
+    pub digest: Digest,
+}
+
+/// Everything besides the credentials that the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The organisation-wide switch.
+    pub enabled: bool,
+    /// The user's policy, if any matches them.
+    pub policy: Option<&'a Policy>,
+    /// Failed attempts by this user within the policy's lockout window.
+    pub recent_failures: u32,
+    /// The time of the attempt.
+    pub now: Time,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The code matched a usable credential.
+    Accepted {
+        /// Its id.
+        credential: String,
+        /// When it stops working.
+        not_after: Time,
+        /// Whether this redemption must be counted (it has a cap).
+        counted: bool,
+    },
+    /// Refused, with the precise reason (for the audit log, never for the person).
+    Rejected(Reason),
+}
+
+/// Why a code was refused. Precise in the audit log; generic at the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The organisation-wide switch is off.
+    Disabled,
+    /// No policy covers the user.
+    NotEligible,
+    /// The user has too many recent failures.
+    LockedOut,
+    /// No credential of this user matches the code.
+    WrongCode,
+    /// The matching credential has expired.
+    Expired,
+    /// The matching credential's window has not begun.
+    NotYetValid,
+    /// The matching credential's uses are spent.
+    UsedUp,
+    /// The matching credential was revoked.
+    Revoked,
+    /// The matching credential does not cover this service.
+    WrongService,
+    /// The matching credential does not cover this host.
+    WrongHost,
+    /// The policy no longer allows this kind of credential.
+    KindNotAllowed,
+}
+
+impl Reason {
+    /// The reason as the audit log words it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Disabled => "temporary codes are switched off",
+            Reason::NotEligible => "user is in no policy",
+            Reason::LockedOut => "locked out after too many failures",
+            Reason::WrongCode => "wrong code",
+            Reason::Expired => "code expired",
+            Reason::NotYetValid => "code not yet valid",
+            Reason::UsedUp => "code already used",
+            Reason::Revoked => "code revoked",
+            Reason::WrongService => "code not valid for this service",
+            Reason::WrongHost => "code not valid on this host",
+            Reason::KindNotAllowed => "policy no longer allows this kind of credential",
+        }
+    }
+
+    /// Whether this refusal counts towards lockout (a code was tried and failed).
+    pub fn counts_as_failure(self) -> bool {
+        !matches!(
+            self,
+            Reason::Disabled | Reason::NotEligible | Reason::LockedOut
+        )
+    }
+}
+
+/// Whether the credential covers `service` and `host` under `policy`.
+fn scope_reason(
+    cred: &Credential,
+    policy: &Policy,
+    service: &str,
+    host: Option<&str>,
+) -> Option<Reason> {
+    if !policy.allows_kind(cred.kind) {
+        return Some(Reason::KindNotAllowed);
+    }
+    let service_ok = policy.allows_service(service)
+        && (cred.services.is_empty() || cred.services.iter().any(|s| s == service));
+    if !service_ok {
+        return Some(Reason::WrongService);
+    }
+    let host_in =
+        |list: &[String]| list.is_empty() || host.is_some_and(|h| list.iter().any(|x| x == h));
+    if !host_in(&policy.hosts) || !host_in(&cred.hosts) {
+        return Some(Reason::WrongHost);
+    }
+    None
+}
+
+/// Why this matching credential cannot be used now, or None when it can.
+fn refusal(cred: &Credential, policy: &Policy, attempt: &Attempt<'_>, now: Time) -> Option<Reason> {
+    if cred.revoked_at.is_some() {
+        Some(Reason::Revoked)
+    } else if cred.is_used_up() {
+        Some(Reason::UsedUp)
+    } else if now >= cred.not_after {
+        Some(Reason::Expired)
+    } else if now < cred.not_before {
+        Some(Reason::NotYetValid)
+    } else {
+        scope_reason(cred, policy, attempt.service, attempt.host)
+    }
+}
+
+/// Decides an attempt against `creds` (the user's credentials, in any state).
+/// Every digest is compared in constant time and all are compared, so timing does not
+/// tell how many credentials a user has or which one matched.
+pub fn decide(creds: &[Credential], attempt: &Attempt<'_>, ctx: &Context<'_>) -> Verdict {
+    if !ctx.enabled {
+        return Verdict::Rejected(Reason::Disabled);
+    }
+    let Some(policy) = ctx.policy else {
+        return Verdict::Rejected(Reason::NotEligible);
+    };
+    if ctx.recent_failures >= policy.lockout.attempts {
+        return Verdict::Rejected(Reason::LockedOut);
+    }
+    let mut usable: Option<&Credential> = None;
+    let mut first_refusal: Option<Reason> = None;
+    for cred in creds.iter().filter(|c| c.user == attempt.user) {
+        let matched: bool = cred.digest.ct_eq(&attempt.digest).into();
+        if !matched {
+            continue;
+        }
+        match refusal(cred, policy, attempt, ctx.now) {
+            None => usable = usable.or(Some(cred)),
+            Some(r) => first_refusal = first_refusal.or(Some(r)),
+        }
+    }
+    match (usable, first_refusal) {
+        (Some(cred), _) => Verdict::Accepted {
+            credential: cred.id.clone(),
+            not_after: cred.not_after,
+            counted: cred.uses.cap().is_some(),
+        },
+        (None, Some(reason)) => Verdict::Rejected(reason),
+        (None, None) => Verdict::Rejected(Reason::WrongCode),
+    }
+}
+
+/// Whether `user` has a credential that could be redeemed here and now: the PAM module
+/// prompts only then. Disabled switch and no policy mean no.
+pub fn has_usable(
+    creds: &[Credential],
+    user: &str,
+    service: &str,
+    host: Option<&str>,
+    ctx: &Context<'_>,
+) -> bool {
+    let Some(policy) = ctx.policy.filter(|_| ctx.enabled) else {
+        return false;
+    };
+    creds.iter().any(|c| {
+        c.user == user
+            && c.is_active(ctx.now)
+            && ctx.now >= c.not_before
+            && scope_reason(c, policy, service, host).is_none()
+    })
+}
+
+#[cfg(test)]
+#[path = "decision_tests.rs"]
+mod tests;

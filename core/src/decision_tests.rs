@@ -1,0 +1,406 @@
+//! Unit tests of the verification decision, with injected time.
+
+use super::*;
+use crate::{Credential, SiteKey, Uses};
+use chrono::{Duration, TimeZone, Utc};
+use sparekey_conf::{Kind, PolicyFile};
+use std::path::Path;
+
+fn policies() -> PolicyFile {
+    sparekey_conf::parse_policy(
+        r#"enabled = true
+[[policy]]
+name = "staff"
+users = ["alice", "bob"]
+services = ["sshd", "vpn"]
+hosts = ["bastion", "gw"]
+kinds = ["temporary"]
+lockout = { attempts = 3, window = "15m" }
+"#,
+        Path::new("test-policy.toml"),
+    )
+    .unwrap()
+}
+
+fn t0() -> Time {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+}
+
+fn key() -> SiteKey {
+    SiteKey::from_bytes(&[9; 32])
+}
+
+fn cred(user: &str, code: &str) -> Credential {
+    Credential {
+        id: format!("id-{user}-{code}"),
+        kind: Kind::Temporary,
+        user: user.into(),
+        policy: "staff".into(),
+        services: vec![],
+        hosts: vec![],
+        issued_at: t0(),
+        not_before: t0(),
+        not_after: t0() + Duration::hours(1),
+        uses: Uses::Single,
+        used: 0,
+        revoked_at: None,
+        issued_by: "root".into(),
+        reason: None,
+        digest: key().digest(user, code.as_bytes()),
+    }
+}
+
+fn try_code(creds: &[Credential], user: &str, code: &str, now: Time) -> Verdict {
+    try_with(
+        creds,
+        user,
+        code,
+        "sshd",
+        Some("bastion"),
+        now,
+        0,
+        &policies(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn try_with(
+    creds: &[Credential],
+    user: &str,
+    code: &str,
+    service: &str,
+    host: Option<&str>,
+    now: Time,
+    failures: u32,
+    file: &PolicyFile,
+) -> Verdict {
+    let attempt = Attempt {
+        user,
+        service,
+        host,
+        digest: key().digest(user, code.as_bytes()),
+    };
+    let ctx = Context {
+        enabled: file.enabled,
+        policy: file.policy_for(user, &[]),
+        recent_failures: failures,
+        now,
+    };
+    decide(creds, &attempt, &ctx)
+}
+
+fn rejected(v: Verdict) -> Reason {
+    match v {
+        Verdict::Rejected(r) => r,
+        Verdict::Accepted { .. } => panic!("expected a refusal, got {v:?}"),
+    }
+}
+
+#[test]
+fn right_code_is_accepted_until_expiry() {
+    let creds = [cred("alice", "1111111111")];
+    let v = try_code(&creds, "alice", "1111111111", t0() + Duration::minutes(59));
+    assert_eq!(
+        v,
+        Verdict::Accepted {
+            credential: "id-alice-1111111111".into(),
+            not_after: t0() + Duration::hours(1),
+            counted: true
+        }
+    );
+}
+
+#[test]
+fn wrong_code_is_refused() {
+    let creds = [cred("alice", "1111111111")];
+    assert_eq!(
+        rejected(try_code(&creds, "alice", "1111111112", t0())),
+        Reason::WrongCode
+    );
+}
+
+#[test]
+fn expired_code_is_refused_at_the_exact_end() {
+    let creds = [cred("alice", "1111111111")];
+    let end = t0() + Duration::hours(1);
+    assert_eq!(
+        rejected(try_code(&creds, "alice", "1111111111", end)),
+        Reason::Expired
+    );
+    assert!(matches!(
+        try_code(&creds, "alice", "1111111111", end - Duration::seconds(1)),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn not_yet_valid_code_is_refused() {
+    let mut c = cred("alice", "1111111111");
+    c.not_before = t0() + Duration::minutes(30);
+    assert_eq!(
+        rejected(try_code(&[c.clone()], "alice", "1111111111", t0())),
+        Reason::NotYetValid
+    );
+    assert!(matches!(
+        try_code(&[c], "alice", "1111111111", t0() + Duration::minutes(30)),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn used_up_code_is_refused() {
+    let mut c = cred("alice", "1111111111");
+    c.used = 1;
+    assert_eq!(
+        rejected(try_code(&[c.clone()], "alice", "1111111111", t0())),
+        Reason::UsedUp
+    );
+    c.uses = Uses::Limited(3);
+    c.used = 2;
+    assert!(matches!(
+        try_code(&[c.clone()], "alice", "1111111111", t0()),
+        Verdict::Accepted { counted: true, .. }
+    ));
+    c.used = 3;
+    assert_eq!(
+        rejected(try_code(&[c], "alice", "1111111111", t0())),
+        Reason::UsedUp
+    );
+}
+
+#[test]
+fn multi_use_code_is_not_counted() {
+    let mut c = cred("alice", "1111111111");
+    c.uses = Uses::Multi;
+    c.used = 500;
+    assert!(matches!(
+        try_code(&[c], "alice", "1111111111", t0()),
+        Verdict::Accepted { counted: false, .. }
+    ));
+}
+
+#[test]
+fn revoked_code_is_refused() {
+    let mut c = cred("alice", "1111111111");
+    c.revoked_at = Some(t0());
+    assert_eq!(
+        rejected(try_code(&[c], "alice", "1111111111", t0())),
+        Reason::Revoked
+    );
+}
+
+#[test]
+fn wrong_service_and_host_are_refused() {
+    let creds = [cred("alice", "1111111111")];
+    let f = policies();
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sudo",
+            Some("bastion"),
+            t0(),
+            0,
+            &f
+        )),
+        Reason::WrongService
+    );
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sshd",
+            Some("db1"),
+            t0(),
+            0,
+            &f
+        )),
+        Reason::WrongHost
+    );
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sshd",
+            None,
+            t0(),
+            0,
+            &f
+        )),
+        Reason::WrongHost,
+        "unknown host fails closed"
+    );
+    let mut narrowed = cred("alice", "1111111111");
+    narrowed.services = vec!["vpn".into()];
+    assert_eq!(
+        rejected(try_with(
+            &[narrowed.clone()],
+            "alice",
+            "1111111111",
+            "sshd",
+            Some("gw"),
+            t0(),
+            0,
+            &f
+        )),
+        Reason::WrongService
+    );
+    assert!(matches!(
+        try_with(
+            &[narrowed],
+            "alice",
+            "1111111111",
+            "vpn",
+            Some("gw"),
+            t0(),
+            0,
+            &f
+        ),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn another_users_code_is_refused() {
+    let creds = [cred("alice", "1111111111"), cred("bob", "2222222222")];
+    assert_eq!(
+        rejected(try_code(&creds, "alice", "2222222222", t0())),
+        Reason::WrongCode
+    );
+    // Even if bob's record were handed over with alice's, the digest binds the user.
+    let mut stolen = cred("bob", "2222222222");
+    stolen.user = "alice".into();
+    assert_eq!(
+        rejected(try_code(&[stolen], "alice", "2222222222", t0())),
+        Reason::WrongCode
+    );
+}
+
+#[test]
+fn user_not_eligible_is_refused() {
+    let creds = [cred("mallory", "1111111111")];
+    assert_eq!(
+        rejected(try_code(&creds, "mallory", "1111111111", t0())),
+        Reason::NotEligible
+    );
+}
+
+#[test]
+fn switch_off_refuses_everything() {
+    let creds = [cred("alice", "1111111111")];
+    let mut f = policies();
+    f.enabled = false;
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sshd",
+            Some("bastion"),
+            t0(),
+            0,
+            &f
+        )),
+        Reason::Disabled
+    );
+    let ctx = Context {
+        enabled: false,
+        policy: f.policy_for("alice", &[]),
+        recent_failures: 0,
+        now: t0(),
+    };
+    assert!(!has_usable(&creds, "alice", "sshd", Some("bastion"), &ctx));
+}
+
+#[test]
+fn locked_out_refuses_even_the_right_code() {
+    let creds = [cred("alice", "1111111111")];
+    let f = policies();
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sshd",
+            Some("bastion"),
+            t0(),
+            3,
+            &f
+        )),
+        Reason::LockedOut
+    );
+    assert!(matches!(
+        try_with(
+            &creds,
+            "alice",
+            "1111111111",
+            "sshd",
+            Some("bastion"),
+            t0(),
+            2,
+            &f
+        ),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn a_usable_credential_wins_over_a_spent_one_with_the_same_code() {
+    let mut spent = cred("alice", "1111111111");
+    spent.id = "old".into();
+    spent.used = 1;
+    let fresh = cred("alice", "1111111111");
+    assert!(
+        matches!(try_code(&[spent, fresh], "alice", "1111111111", t0()), Verdict::Accepted { credential, .. } if credential == "id-alice-1111111111")
+    );
+}
+
+#[test]
+fn has_usable_tells_whether_to_prompt() {
+    let f = policies();
+    let ctx = |now| Context {
+        enabled: true,
+        policy: f.policy_for("alice", &[]),
+        recent_failures: 0,
+        now,
+    };
+    let creds = [cred("alice", "1111111111")];
+    assert!(has_usable(
+        &creds,
+        "alice",
+        "sshd",
+        Some("bastion"),
+        &ctx(t0())
+    ));
+    assert!(!has_usable(
+        &creds,
+        "alice",
+        "sudo",
+        Some("bastion"),
+        &ctx(t0())
+    ));
+    assert!(!has_usable(
+        &creds,
+        "alice",
+        "sshd",
+        Some("bastion"),
+        &ctx(t0() + Duration::hours(2))
+    ));
+    assert!(!has_usable(
+        &creds,
+        "bob",
+        "sshd",
+        Some("bastion"),
+        &ctx(t0())
+    ));
+    assert!(!has_usable(
+        &[],
+        "alice",
+        "sshd",
+        Some("bastion"),
+        &ctx(t0())
+    ));
+}

@@ -1,0 +1,33 @@
+//! The one error type of sparekey-core.
+
+use std::path::PathBuf;
+
+/// Why a core operation failed. Refusals carry a sentence for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site key file is missing, malformed or unsafe.
+    #[error("site key {}: {problem}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// The store could not be opened or used.
+    #[error("store {}: {problem}", path.display())]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// What failed.
+        problem: String,
+    },
+    /// A request that policy does not allow; the message says why and what would be allowed.
+    #[error("{0}")]
+    Refused(String),
+    /// Something named does not exist (a credential id, a user with no codes).
+    #[error("{0}")]
+    NotFound(String),
+    /// A user or group could not be resolved through NSS.
+    #[error("{0}")]
+    Identity(String),
+}

@@ -1,0 +1,67 @@
+//! Users and their unix groups through NSS (so LDAP and SSSD groups count).
+
+use crate::Error;
+use nix::unistd::{Gid, Group, Uid, User};
+use std::ffi::CString;
+
+/// The names of all groups `user` is in, primary group included. A user NSS does not know
+/// has no groups (they may still be named in a policy's `users`).
+pub fn groups_of(user: &str) -> Result<Vec<String>, Error> {
+    let fail =
+        |e: nix::Error| Error::Identity(format!("cannot look up user {user:?} through NSS: {e}"));
+    let Some(pw) = User::from_name(user).map_err(fail)? else {
+        return Ok(Vec::new());
+    };
+    let cname = CString::new(user)
+        .map_err(|_| Error::Identity(format!("user name {user:?} contains a NUL byte")))?;
+    let gids = nix::unistd::getgrouplist(&cname, pw.gid).map_err(fail)?;
+    let mut names = Vec::with_capacity(gids.len());
+    for gid in gids {
+        if let Some(name) = group_name(gid)? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The name of the group `gid`, if NSS knows it.
+pub fn group_name(gid: Gid) -> Result<Option<String>, Error> {
+    Group::from_gid(gid)
+        .map(|g| g.map(|g| g.name))
+        .map_err(|e| Error::Identity(format!("cannot look up group {gid} through NSS: {e}")))
+}
+
+/// The gid of the group `name`, if NSS knows it.
+pub fn group_id(name: &str) -> Result<Option<Gid>, Error> {
+    Group::from_name(name)
+        .map(|g| g.map(|g| g.gid))
+        .map_err(|e| Error::Identity(format!("cannot look up group {name:?} through NSS: {e}")))
+}
+
+/// The name of the user `uid`, if NSS knows it.
+pub fn user_name(uid: Uid) -> Result<Option<String>, Error> {
+    User::from_uid(uid)
+        .map(|u| u.map(|u| u.name))
+        .map_err(|e| Error::Identity(format!("cannot look up uid {uid} through NSS: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_in_group_root() {
+        assert!(groups_of("root").unwrap().contains(&"root".to_string()));
+        assert_eq!(
+            user_name(Uid::from_raw(0)).unwrap().as_deref(),
+            Some("root")
+        );
+    }
+
+    #[test]
+    fn unknown_user_has_no_groups() {
+        assert!(groups_of("no-such-user-sparekey").unwrap().is_empty());
+    }
+}

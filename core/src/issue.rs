@@ -1,0 +1,184 @@
+//! Issuing: checks a request against its policy and the 14-day ceiling, and makes the
+//! credential and its code. Pure apart from drawing the code from the OS.
+
+use crate::{Code, Credential, Error, SiteKey, Time, Uses};
+use chrono::Duration;
+use sparekey_conf::{Kind, Policy, MAX_LIFETIME};
+
+/// The longest justification accepted, in characters.
+pub const MAX_REASON: usize = 500;
+
+/// What the issuer asked for; unset fields take the policy's defaults.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The user the credential is for.
+    pub user: String,
+    /// The kind of credential.
+    pub kind: Kind,
+    /// How long it is valid from its start (`--for`).
+    pub lifetime: Option<sparekey_conf::Duration>,
+    /// When it starts (`--from`); default now.
+    pub not_before: Option<Time>,
+    /// When it ends (`--until`); exclusive with `lifetime`.
+    pub not_after: Option<Time>,
+    /// How often it may be used.
+    pub uses: Uses,
+    /// Services to narrow to; empty means all the policy allows.
+    pub services: Vec<String>,
+    /// Hosts to narrow to; empty means all the policy allows.
+    pub hosts: Vec<String>,
+    /// The justification.
+    pub reason: Option<String>,
+    /// Who asks (for the record).
+    pub issued_by: String,
+}
+
+/// The effective ceiling of `policy`: its max-lifetime, never above 14 days.
+pub fn ceiling(policy: &Policy) -> sparekey_conf::Duration {
+    (*policy.max_lifetime.get_ref()).min(MAX_LIFETIME)
+}
+
+fn refuse(msg: String) -> Result<Credential, Error> {
+    Err(Error::Refused(msg))
+}
+
+/// Checks `req` against `policy` and makes the credential for `code` (already generated or
+/// chosen). The credential gets a fresh random id.
+pub fn make_credential(
+    policy: &Policy,
+    req: &IssueRequest,
+    code: &Code,
+    key: &SiteKey,
+    now: Time,
+) -> Result<Credential, Error> {
+    let pname = policy.name();
+    if !policy.allows_kind(req.kind) {
+        return refuse(format!(
+            "policy {pname:?} does not allow {} credentials (its kinds: {})",
+            req.kind.as_str(),
+            policy
+                .kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let not_before = req.not_before.map_or(now, |t| t.max(now));
+    let not_after = match (req.lifetime, req.not_after) {
+        (Some(_), Some(_)) => {
+            return refuse("give either a lifetime (--for) or an end (--until), not both".into())
+        }
+        (None, Some(end)) => end,
+        (Some(d), None) => not_before + secs(d.as_secs()),
+        (None, None) => not_before + secs(policy.default_lifetime.get_ref().as_secs()),
+    };
+    if not_after <= not_before {
+        return refuse(format!(
+            "the window ends ({}) before it starts ({}); expected an end after the start",
+            crate::rfc3339(not_after),
+            crate::rfc3339(not_before)
+        ));
+    }
+    let max = ceiling(policy);
+    if not_after > now + secs(max.as_secs()) {
+        let asked =
+            sparekey_conf::Duration::from_secs((not_after - now).num_seconds().max(0) as u64);
+        let limit = if max == MAX_LIFETIME {
+            "the maximum is 14 days after issue (14d)".to_string()
+        } else {
+            format!("policy {pname:?} allows at most {max} after issue (the absolute maximum is 14 days)")
+        };
+        return refuse(format!(
+            "a credential ending {asked} after issue is too long: {limit}"
+        ));
+    }
+    match req.uses {
+        Uses::Limited(0) => return refuse("--uses must be at least 1".into()),
+        Uses::Multi | Uses::Limited(_) if req.kind == Kind::Temporary && !policy.multi_use => {
+            return refuse(format!(
+                "policy {pname:?} allows only single-use codes (multi-use = false)"
+            ));
+        }
+        _ => {}
+    }
+    for name in req.services.iter().chain(&req.hosts) {
+        if name.is_empty()
+            || name.len() > 253
+            || name
+                .chars()
+                .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+        {
+            return refuse(format!(
+                "{name:?} is not a service or host name; expected a name without spaces or commas"
+            ));
+        }
+    }
+    for s in &req.services {
+        if !policy.allows_service(s) {
+            return refuse(format!(
+                "service {s:?} is not allowed by policy {pname:?}; expected one of: {}",
+                policy.services.join(", ")
+            ));
+        }
+    }
+    for h in &req.hosts {
+        if !policy.hosts.is_empty() && !policy.hosts.contains(h) {
+            return refuse(format!(
+                "host {h:?} is not allowed by policy {pname:?}; expected one of: {}",
+                policy.hosts.join(", ")
+            ));
+        }
+    }
+    let reason = req
+        .reason
+        .as_ref()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    match &reason {
+        None if policy.require_reason => {
+            return refuse(format!(
+                "policy {pname:?} requires a justification: give --reason TEXT"
+            ));
+        }
+        Some(r) if r.chars().count() > MAX_REASON || r.chars().any(char::is_control) => {
+            return refuse(format!(
+                "the reason must be one line of at most {MAX_REASON} characters"
+            ));
+        }
+        _ => {}
+    }
+    Ok(Credential {
+        id: new_id()?,
+        kind: req.kind,
+        user: req.user.clone(),
+        policy: pname.to_string(),
+        services: req.services.clone(),
+        hosts: req.hosts.clone(),
+        issued_at: now,
+        not_before,
+        not_after,
+        uses: req.uses,
+        used: 0,
+        revoked_at: None,
+        issued_by: req.issued_by.clone(),
+        reason,
+        digest: key.digest(&req.user, code.as_bytes()),
+    })
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// A short random credential id: 12 hex digits.
+fn new_id() -> Result<String, Error> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Refused(format!("no randomness from the OS: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+#[cfg(test)]
+#[path = "issue_tests.rs"]
+mod tests;

@@ -1,0 +1,218 @@
+//! The site key: 32 random bytes in a 0600 file that key every code hash and the audit chain.
+
+use crate::Error;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Length of the site key in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// A keyed hash of a code, bound to its user. Stored instead of the code.
+pub type Digest = [u8; 32];
+
+/// The site key, held only in memory that is zeroed on drop, with subkeys for each use.
+pub struct SiteKey {
+    code_key: Zeroizing<[u8; 32]>,
+    audit_key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SiteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SiteKey(..)")
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+impl SiteKey {
+    /// A key from raw bytes (tests and benchmarks).
+    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        SiteKey {
+            code_key: Zeroizing::new(hmac(bytes, &[b"sparekey code digest v1"])),
+            audit_key: Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"])),
+        }
+    }
+
+    /// Reads the key file, refusing it unless it is a regular file of exactly 32 bytes,
+    /// owned by the reading user or root, and not readable or writable by group or others.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let problem = |p: String| Error::Key {
+            path: path.to_path_buf(),
+            problem: p,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| problem(format!("cannot open: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| problem(format!("cannot stat: {e}")))?;
+        if !meta.is_file() {
+            return Err(problem("is not a regular file".into()));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(problem(format!(
+                "mode {mode:04o} lets group or others read or write it; expected 0600 (fix: chmod 600 {})",
+                path.display()
+            )));
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        if meta.uid() != euid && meta.uid() != 0 {
+            return Err(problem(format!(
+                "is owned by uid {}; expected root or uid {euid} (fix: chown root {})",
+                meta.uid(),
+                path.display()
+            )));
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN + 1]);
+        let mut read = 0;
+        loop {
+            let n = file
+                .read(&mut bytes[read..])
+                .map_err(|e| problem(format!("cannot read: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            read += n;
+            if read > KEY_LEN {
+                break;
+            }
+        }
+        if read != KEY_LEN {
+            return Err(problem(format!(
+                "expected exactly {KEY_LEN} bytes, found {}",
+                if read > KEY_LEN {
+                    "more".to_string()
+                } else {
+                    read.to_string()
+                }
+            )));
+        }
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&bytes[..KEY_LEN]);
+        Ok(Self::from_bytes(&key))
+    }
+
+    /// Loads the key, first creating it (32 bytes from the OS CSPRNG, mode 0600) when missing.
+    /// Returns whether it was created.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), Error> {
+        let problem = |p: String| Error::Key {
+            path: path.to_path_buf(),
+            problem: p,
+        };
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        getrandom::fill(&mut key[..])
+            .map_err(|e| problem(format!("no randomness from the OS: {e}")))?;
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                fs::create_dir_all(dir)
+                    .map_err(|e| problem(format!("cannot create its directory: {e}")))?;
+            }
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(mut f) => {
+                f.set_permissions(fs::Permissions::from_mode(0o600))
+                    .and_then(|_| f.write_all(&key[..]))
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| problem(format!("cannot write: {e}")))?;
+                Ok((Self::load(path)?, true))
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok((Self::load(path)?, false)),
+            Err(e) => Err(problem(format!("cannot create: {e}"))),
+        }
+    }
+
+    /// HMAC-SHA256 of `code` bound to `user`: what the store keeps instead of the code.
+    pub fn digest(&self, user: &str, code: &[u8]) -> Digest {
+        let len = (user.len() as u64).to_be_bytes();
+        hmac(&self.code_key[..], &[&len, user.as_bytes(), code])
+    }
+
+    /// HMAC-SHA256 that links an audit event to the one before it.
+    pub fn chain(&self, previous: &[u8], event: &[u8]) -> [u8; 32] {
+        hmac(&self.audit_key[..], &[previous, event])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_with_mode_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/site.key");
+        let (k1, created) = SiteKey::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&path).unwrap().len(), 32);
+        let (k2, created) = SiteKey::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(k1.digest("alice", b"123"), k2.digest("alice", b"123"));
+    }
+
+    #[test]
+    fn group_readable_key_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.key");
+        fs::write(&path, [7u8; 32]).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = SiteKey::load(&path).unwrap_err().to_string();
+        assert!(err.contains("mode 0640 lets group or others read"), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn wrong_length_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.key");
+        for len in [0usize, 31, 33] {
+            fs::write(&path, vec![1u8; len]).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            let err = SiteKey::load(&path).unwrap_err().to_string();
+            assert!(err.contains("expected exactly 32 bytes"), "{len}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_key_is_refused_by_load() {
+        let err = SiteKey::load(Path::new("/nonexistent/site.key"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot open"), "{err}");
+    }
+
+    #[test]
+    fn digest_binds_user_and_key() {
+        let a = SiteKey::from_bytes(&[1; 32]);
+        let b = SiteKey::from_bytes(&[2; 32]);
+        assert_ne!(a.digest("alice", b"1"), a.digest("bob", b"1"));
+        assert_ne!(a.digest("alice", b"1"), b.digest("alice", b"1"));
+        assert_ne!(
+            a.digest("ab", b"c"),
+            a.digest("a", b"bc"),
+            "length prefix keeps user and code apart"
+        );
+    }
+}

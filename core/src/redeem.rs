@@ -1,0 +1,80 @@
+//! Redeeming a code at login, as the PAM module and the RADIUS responder both do it:
+//! whether to ask at all, then one verification recorded in one store transaction.
+
+use crate::decision::{self, Attempt, Context};
+use crate::{Code, Error, SiteKey, Store, Time, Verdict};
+use sparekey_conf::PolicyFile;
+
+/// A login that may use a code.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// The user logging in.
+    pub user: &'a str,
+    /// Their unix groups (from [`crate::identity::groups_of`]).
+    pub groups: &'a [String],
+    /// The service policies match.
+    pub service: &'a str,
+    /// The host, when known.
+    pub host: Option<&'a str>,
+    /// Where the login comes from, for the audit log.
+    pub source: &'a str,
+}
+
+/// Whether a login could use a code here and now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Yes: ask for it.
+    Usable,
+    /// The organisation-wide switch is off.
+    Disabled,
+    /// No policy covers the user.
+    NotEligible,
+    /// The user has no credential usable on this service and host now.
+    NoCredential,
+}
+
+/// Whether to ask `login` for a code at all.
+pub fn availability(
+    store: &Store,
+    policies: &PolicyFile,
+    login: &Login<'_>,
+    now: Time,
+) -> Result<Availability, Error> {
+    if !policies.enabled {
+        return Ok(Availability::Disabled);
+    }
+    let Some(policy) = policies.policy_for(login.user, login.groups) else {
+        return Ok(Availability::NotEligible);
+    };
+    let creds = store.credentials(Some(login.user), Some(now))?;
+    let ctx = Context {
+        enabled: true,
+        policy: Some(policy),
+        recent_failures: 0,
+        now,
+    };
+    if decision::has_usable(&creds, login.user, login.service, login.host, &ctx) {
+        Ok(Availability::Usable)
+    } else {
+        Ok(Availability::NoCredential)
+    }
+}
+
+/// Verifies `code` for `login` and records the outcome (use count, failure count, audit).
+pub fn redeem(
+    store: &mut Store,
+    key: &SiteKey,
+    policies: &PolicyFile,
+    login: &Login<'_>,
+    code: &Code,
+    now: Time,
+) -> Result<Verdict, Error> {
+    let attempt = Attempt {
+        user: login.user,
+        service: login.service,
+        host: login.host,
+        digest: key.digest(login.user, code.as_bytes()),
+    };
+    let policy = policies.policy_for(login.user, login.groups);
+    store.redeem(&attempt, policies.enabled, policy, now, login.source)
+}

@@ -1,0 +1,540 @@
+//! The store: credentials, failure counters and the audit log in one SQLite file (WAL).
+//! Every state change that two processes could race on is one IMMEDIATE transaction, and
+//! each writes its audit events in that same transaction. This is the narrow interface a
+//! second backend (PostgreSQL) would implement.
+
+mod rows;
+mod schema;
+
+use crate::audit::{Action, AuditEvent, AuditSink};
+use crate::decision::{self, Attempt, Context, Reason, Verdict};
+use crate::{Credential, Error, SiteKey, Time};
+use chrono::Duration;
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+use sparekey_conf::{Kind, Policy};
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Credentials this long past their end are not loaded to explain a refusal.
+const HISTORY_DAYS: i64 = 30;
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    key: Arc<SiteKey>,
+    sink: Arc<dyn AuditSink>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who changes the store and from where, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The admin or user acting.
+    pub actor: &'a str,
+    /// Where from.
+    pub source: &'a str,
+}
+
+impl Store {
+    /// Opens the store, creating the file (0600) and its directory (0700) when missing.
+    pub fn open(path: &Path, key: Arc<SiteKey>, sink: Arc<dyn AuditSink>) -> Result<Self, Error> {
+        let fail = |p: String| Error::Store {
+            path: path.to_path_buf(),
+            problem: p,
+        };
+        if let Some(dir) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(format!("cannot create: {e}"))),
+        }
+        Self::open_existing(path, key, sink)
+    }
+
+    /// Opens a store that must already exist (the PAM module never creates one).
+    pub fn open_existing(
+        path: &Path,
+        key: Arc<SiteKey>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Result<Self, Error> {
+        let fail = |p: String| Error::Store {
+            path: path.to_path_buf(),
+            problem: p,
+        };
+        let meta = fs::metadata(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(fail(format!(
+                "mode {:04o} lets group or others read or write it; expected 0600 (fix: chmod 600 {})",
+                meta.mode() & 0o7777,
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let sql = |e: rusqlite::Error| fail(e.to_string());
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        if version == 0 {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", schema::CREATE))
+                .map_err(sql)?;
+        } else if version != schema::VERSION {
+            return Err(fail(format!(
+                "schema version {version} is not the {} this sparekey understands; upgrade sparekey",
+                schema::VERSION
+            )));
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            key,
+            sink,
+        })
+    }
+
+    fn fail(&self, e: rusqlite::Error) -> Error {
+        Error::Store {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        }
+    }
+
+    fn begin(&mut self) -> Result<Transaction<'_>, Error> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::Store {
+                path,
+                problem: e.to_string(),
+            })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; its audit events are written in it, and sent to
+    /// the sink only after the commit.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let key = self.key.clone();
+        let sink = self.sink.clone();
+        let path = self.path.clone();
+        let sql = |e: rusqlite::Error| Error::Store {
+            path: path.clone(),
+            problem: e.to_string(),
+        };
+        let tx = self.begin()?;
+        let mut events = Vec::new();
+        let out = f(&tx, &mut events)?;
+        append_events(&tx, &key, &mut events).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        for e in &events {
+            sink.emit(e);
+        }
+        Ok(out)
+    }
+
+    /// Stores a newly issued credential and its `issue` event.
+    pub fn issue(&mut self, cred: &Credential, origin: Origin<'_>) -> Result<(), Error> {
+        self.write(|tx, events| {
+            insert_credential(tx, cred)?;
+            events.push(issue_event(cred, Action::Issue, origin));
+            Ok(())
+        })
+    }
+
+    /// Ends all of `user`'s active temporary credentials and stores `new` in their place.
+    /// Returns the ids replaced.
+    pub fn replace(
+        &mut self,
+        new: &Credential,
+        now: Time,
+        origin: Origin<'_>,
+    ) -> Result<Vec<String>, Error> {
+        self.write(|tx, events| {
+            let ended = end_credentials(tx, &new.user, None, Some(Kind::Temporary), now)?;
+            insert_credential(tx, new)?;
+            let mut e = issue_event(new, Action::Replace, origin);
+            if !ended.is_empty() {
+                let why = format!("replaces {}", ended.join(", "));
+                e.reason = Some(match &new.reason {
+                    Some(r) => format!("{r} ({why})"),
+                    None => why,
+                });
+            }
+            events.push(e);
+            Ok(ended)
+        })
+    }
+
+    /// Revokes `user`'s active credentials, or just the one with `id`. `action` is
+    /// [`Action::Revoke`] (an admin) or [`Action::Retire`] (usual MFA worked again; temporary
+    /// codes only). Returns the ids ended.
+    pub fn revoke(
+        &mut self,
+        user: &str,
+        id: Option<&str>,
+        action: Action,
+        now: Time,
+        origin: Origin<'_>,
+        reason: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let kind = (action == Action::Retire).then_some(Kind::Temporary);
+        self.write(|tx, events| {
+            let ended = end_credentials(tx, user, id, kind, now)?;
+            if let (Some(id), true) = (id, ended.is_empty()) {
+                return Err(Error::NotFound(format!(
+                    "user {user:?} has no active credential with id {id:?}"
+                )));
+            }
+            for cid in &ended {
+                let mut e = AuditEvent::new(now, action, origin.actor, user)
+                    .credential(cid)
+                    .source(origin.source);
+                e.reason = reason.map(str::to_string);
+                events.push(e);
+            }
+            Ok(ended)
+        })
+    }
+
+    /// Credentials of `user` (or of everyone), newest first. `active_at` keeps only those
+    /// that could still be redeemed at that time.
+    pub fn credentials(
+        &self,
+        user: Option<&str>,
+        active_at: Option<Time>,
+    ) -> Result<Vec<Credential>, Error> {
+        let sql = format!(
+            "SELECT {} FROM credentials WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR (revoked_at IS NULL AND not_after > ?2 AND (max_uses IS NULL OR used < max_uses))) ORDER BY issued_at DESC, id",
+            rows::CREDENTIAL_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map(
+                params![user, active_at.map(|t| t.timestamp())],
+                rows::credential,
+            )
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.fail(e));
+        rows
+    }
+
+    /// Failed attempts of `user` since `since`.
+    pub fn failures_since(&self, user: &str, since: Time) -> Result<u32, Error> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2",
+                params![user, since.timestamp()],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Verifies an attempt and records its outcome, in one transaction: a single-use code
+    /// redeemed by many processes at once succeeds exactly once, and no cap is exceeded.
+    pub fn redeem(
+        &mut self,
+        attempt: &Attempt<'_>,
+        enabled: bool,
+        policy: Option<&Policy>,
+        now: Time,
+        source: &str,
+    ) -> Result<Verdict, Error> {
+        self.write(|tx, events| {
+            let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
+            let since = now - Duration::seconds(window);
+            let failures: u32 = tx
+                .query_row("SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2", params![attempt.user, since.timestamp()], |r| r.get(0))
+                .map_err(sql_err)?;
+            let creds = user_credentials(tx, attempt.user, now - Duration::days(HISTORY_DAYS))?;
+            let ctx = Context { enabled, policy, recent_failures: failures, now };
+            let verdict = decision::decide(&creds, attempt, &ctx);
+            let event = |action, reason: Option<&str>| {
+                let mut e = AuditEvent::new(now, action, attempt.user, attempt.user).service(attempt.service).source(source);
+                e.reason = reason.map(str::to_string);
+                e
+            };
+            match &verdict {
+                Verdict::Accepted { credential, counted, .. } => {
+                    if *counted {
+                        let n = tx
+                            .execute("UPDATE credentials SET used = used + 1 WHERE id = ?1 AND (max_uses IS NULL OR used < max_uses)", params![credential])
+                            .map_err(sql_err)?;
+                        if n != 1 {
+                            // Cannot happen inside the transaction; refuse rather than exceed a cap.
+                            events.push(event(Action::Failure, Some(Reason::UsedUp.as_str())).credential(credential));
+                            return Ok(Verdict::Rejected(Reason::UsedUp));
+                        }
+                    }
+                    events.push(event(Action::Redeem, None).credential(credential));
+                }
+                Verdict::Rejected(reason) => {
+                    let matched = matched_id(&creds, attempt);
+                    let mut e = event(Action::Failure, Some(reason.as_str()));
+                    e.credential = matched;
+                    events.push(e);
+                    if reason.counts_as_failure() {
+                        tx.execute("DELETE FROM failures WHERE user = ?1 AND at <= ?2", params![attempt.user, since.timestamp()]).map_err(sql_err)?;
+                        tx.execute("INSERT INTO failures (user, at) VALUES (?1, ?2)", params![attempt.user, now.timestamp()]).map_err(sql_err)?;
+                        if let Some(p) = policy.filter(|p| failures + 1 == p.lockout.attempts) {
+                            let why = format!("{} failures within {}", p.lockout.attempts, p.lockout.window);
+                            events.push(event(Action::Lockout, Some(&why)));
+                        }
+                    }
+                }
+            }
+            Ok(verdict)
+        })
+    }
+
+    /// Clears `user`'s failure count, ending a lockout. Returns how many failures were cleared.
+    pub fn unlock(&mut self, user: &str, now: Time, origin: Origin<'_>) -> Result<usize, Error> {
+        self.write(|tx, events| {
+            let n = tx
+                .execute("DELETE FROM failures WHERE user = ?1", params![user])
+                .map_err(sql_err)?;
+            events.push(
+                AuditEvent::new(now, Action::Unlock, origin.actor, user).source(origin.source),
+            );
+            Ok(n)
+        })
+    }
+
+    /// Records an event that changes nothing else (a refused admin request, a reload).
+    pub fn record(&mut self, event: AuditEvent) -> Result<(), Error> {
+        self.write(|_, events| {
+            events.push(event);
+            Ok(())
+        })
+    }
+
+    /// The newest `limit` audit events, about `subject` if given, oldest first.
+    pub fn audit(&self, subject: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, Error> {
+        let filter = if subject.is_some() {
+            "WHERE subject = ?1"
+        } else {
+            "WHERE ?1 = ?1"
+        };
+        let sql = format!(
+            "SELECT {} FROM audit {filter} ORDER BY seq DESC LIMIT ?2",
+            rows::EVENT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.fail(e))?;
+        let mut events = stmt
+            .query_map(params![subject.unwrap_or(""), limit as i64], rows::event)
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.fail(e))?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// Counts for `status`: (active credentials, all credentials, audit events).
+    pub fn counts(&self, now: Time) -> Result<(u64, u64, u64), Error> {
+        let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            self.conn
+                .query_row(sql, p, |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| self.fail(e))
+        };
+        Ok((
+            q("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NULL AND not_after > ?1 AND (max_uses IS NULL OR used < max_uses)", &[&now.timestamp()])?,
+            q("SELECT COUNT(*) FROM credentials", &[])?,
+            q("SELECT COUNT(*) FROM audit", &[])?,
+        ))
+    }
+
+    /// Checks the audit chain; returns the seq of the first event whose HMAC does not match.
+    pub fn verify_audit_chain(&self) -> Result<Option<i64>, Error> {
+        let sql = format!(
+            "SELECT {}, mac FROM audit ORDER BY seq",
+            rows::EVENT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.fail(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.fail(e))?;
+        let mut prev: Vec<u8> = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
+            let mac: Vec<u8> = row.get(9).map_err(|e| self.fail(e))?;
+            let Ok(event) = rows::event(row) else {
+                return Ok(Some(row.get(0).map_err(|e| self.fail(e))?));
+            };
+            let expected = self.key.chain(&prev, &event.canonical());
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &mac[..])) {
+                return Ok(Some(event.seq));
+            }
+            prev = mac;
+        }
+        Ok(None)
+    }
+}
+
+fn sql_err(e: rusqlite::Error) -> Error {
+    Error::Store {
+        path: PathBuf::from("(transaction)"),
+        problem: e.to_string(),
+    }
+}
+
+fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEvent {
+    let mut e = AuditEvent::new(cred.issued_at, action, origin.actor, &cred.user)
+        .credential(&cred.id)
+        .source(origin.source);
+    e.reason = cred.reason.clone();
+    e
+}
+
+fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> Result<(), Error> {
+    tx.execute(
+        &format!("INSERT INTO credentials ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", rows::CREDENTIAL_COLUMNS),
+        params![
+            c.id,
+            c.kind.as_str(),
+            c.user,
+            c.policy,
+            rows::join(&c.services),
+            rows::join(&c.hosts),
+            c.issued_at.timestamp(),
+            c.not_before.timestamp(),
+            c.not_after.timestamp(),
+            c.uses.cap(),
+            c.used,
+            c.revoked_at.map(|t| t.timestamp()),
+            c.issued_by,
+            c.reason,
+            &c.digest[..],
+        ],
+    )
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+fn user_credentials(
+    tx: &Transaction<'_>,
+    user: &str,
+    ended_after: Time,
+) -> Result<Vec<Credential>, Error> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM credentials WHERE user = ?1 AND not_after > ?2",
+            rows::CREDENTIAL_COLUMNS
+        ))
+        .map_err(sql_err)?;
+    stmt.query_map(params![user, ended_after.timestamp()], rows::credential)
+        .and_then(|r| r.collect())
+        .map_err(sql_err)
+}
+
+/// Ends active credentials of `user` (all, one id, or one kind); returns their ids.
+fn end_credentials(
+    tx: &Transaction<'_>,
+    user: &str,
+    id: Option<&str>,
+    kind: Option<Kind>,
+    now: Time,
+) -> Result<Vec<String>, Error> {
+    let mut stmt = tx
+        .prepare(
+            "UPDATE credentials SET revoked_at = ?1 WHERE user = ?2 AND revoked_at IS NULL AND not_after > ?1
+             AND (max_uses IS NULL OR used < max_uses) AND (?3 IS NULL OR id = ?3) AND (?4 IS NULL OR kind = ?4) RETURNING id",
+        )
+        .map_err(sql_err)?;
+    let mut ids: Vec<String> = stmt
+        .query_map(
+            params![now.timestamp(), user, id, kind.map(Kind::as_str)],
+            |r| r.get(0),
+        )
+        .and_then(|r| r.collect())
+        .map_err(sql_err)?;
+    ids.sort();
+    Ok(ids)
+}
+
+fn matched_id(creds: &[Credential], attempt: &Attempt<'_>) -> Option<String> {
+    creds
+        .iter()
+        .find(|c| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                &c.digest[..],
+                &attempt.digest[..],
+            ))
+        })
+        .map(|c| c.id.clone())
+}
+
+fn append_events(
+    tx: &Transaction<'_>,
+    key: &SiteKey,
+    events: &mut [AuditEvent],
+) -> rusqlite::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut prev: Vec<u8> = tx
+        .query_row("SELECT mac FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or_default();
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO audit (time, action, actor, subject, credential, service, source, reason, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for e in events.iter_mut() {
+        let mac = key.chain(&prev, &e.canonical());
+        stmt.execute(params![
+            e.time.timestamp(),
+            e.action.as_str(),
+            e.actor,
+            e.subject,
+            e.credential,
+            e.service,
+            e.source,
+            e.reason,
+            &mac[..]
+        ])?;
+        e.seq = tx.last_insert_rowid();
+        prev = mac.to_vec();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,45 @@
+//! The SQLite schema and the settings every connection gets.
+
+/// The schema version this build writes (PRAGMA user_version).
+pub const VERSION: i64 = 1;
+
+/// Creates the tables of version 1.
+pub const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS credentials (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    policy      TEXT NOT NULL,
+    services    TEXT NOT NULL,
+    hosts       TEXT NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    not_before  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    max_uses    INTEGER,
+    used        INTEGER NOT NULL DEFAULT 0,
+    revoked_at  INTEGER,
+    issued_by   TEXT NOT NULL,
+    reason      TEXT,
+    digest      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials(user, not_after);
+CREATE TABLE IF NOT EXISTS failures (
+    user TEXT NOT NULL,
+    at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_by_user ON failures(user, at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq        INTEGER PRIMARY KEY,
+    time       INTEGER NOT NULL,
+    action     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    credential TEXT,
+    service    TEXT,
+    source     TEXT NOT NULL,
+    reason     TEXT,
+    mac        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, seq);
+PRAGMA user_version = 1;
+";

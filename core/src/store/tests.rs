@@ -1,0 +1,364 @@
+//! Tests of the SQLite store: transactions, counters, revocation, the audit chain.
+
+use super::*;
+use crate::audit::NoSink;
+use crate::issue::{make_credential, IssueRequest};
+use crate::redeem::{availability, redeem, Availability, Login};
+use crate::{Code, Uses};
+use chrono::TimeZone;
+use sparekey_conf::PolicyFile;
+
+fn policies() -> PolicyFile {
+    sparekey_conf::parse_policy(
+        "enabled = true\n[[policy]]\nname = \"staff\"\nusers = [\"alice\", \"bob\"]\nservices = [\"sshd\"]\nlockout = { attempts = 3, window = \"15m\" }\n",
+        Path::new("p.toml"),
+    )
+    .unwrap()
+}
+
+fn t0() -> Time {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+        .unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    key: Arc<SiteKey>,
+    policies: PolicyFile,
+}
+
+const ORIGIN: Origin<'static> = Origin {
+    actor: "root",
+    source: "test",
+};
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
+        let store = Store::open(
+            &dir.path().join("state/s.db"),
+            key.clone(),
+            Arc::new(NoSink),
+        )
+        .unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            key,
+            policies: policies(),
+        }
+    }
+
+    fn issue(&mut self, user: &str, uses: Uses) -> Code {
+        let code = Code::generate(&Default::default()).unwrap();
+        let req = IssueRequest {
+            user: user.into(),
+            kind: Kind::Temporary,
+            lifetime: None,
+            not_before: None,
+            not_after: None,
+            uses,
+            services: vec![],
+            hosts: vec![],
+            reason: Some("ticket 1".into()),
+            issued_by: "root".into(),
+        };
+        let cred = make_credential(&self.policies.policy[0], &req, &code, &self.key, t0()).unwrap();
+        self.store.issue(&cred, ORIGIN).unwrap();
+        code
+    }
+
+    fn try_code(&mut self, user: &str, code: &Code, now: Time) -> Verdict {
+        let login = Login {
+            user,
+            groups: &[],
+            service: "sshd",
+            host: None,
+            source: "test",
+        };
+        redeem(
+            &mut self.store,
+            &self.key,
+            &self.policies,
+            &login,
+            code,
+            now,
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn store_file_and_directory_are_private() {
+    let f = Fixture::new();
+    let meta = fs::metadata(&f.store.path).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(f.store.path.parent().unwrap()).unwrap().mode() & 0o777,
+        0o700
+    );
+    let mode: String = f
+        .store
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn world_readable_store_is_refused() {
+    let f = Fixture::new();
+    fs::set_permissions(
+        &f.store.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let err = Store::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected 0600"), "{err}");
+}
+
+#[test]
+fn single_use_code_works_once() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Single);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+}
+
+#[test]
+fn capped_code_stops_at_its_cap() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Limited(3));
+    for _ in 0..3 {
+        assert!(matches!(
+            f.try_code("alice", &code, t0()),
+            Verdict::Accepted { .. }
+        ));
+    }
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+    let used: u32 = f
+        .store
+        .conn
+        .query_row("SELECT used FROM credentials", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(used, 3);
+}
+
+#[test]
+fn the_store_holds_no_code() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Single);
+    f.try_code("alice", &code, t0());
+    drop(f.store);
+    let bytes = fs::read(f._dir.path().join("state/s.db")).unwrap();
+    let wal = fs::read(f._dir.path().join("state/s.db-wal")).unwrap_or_default();
+    let needle = code.as_bytes();
+    for hay in [&bytes, &wal] {
+        assert!(
+            !hay.windows(needle.len()).any(|w| w == needle),
+            "code found in the store files"
+        );
+    }
+}
+
+#[test]
+fn failures_lock_out_then_expire_with_the_window() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            f.try_code("alice", &wrong, t0()),
+            Verdict::Rejected(Reason::WrongCode)
+        );
+    }
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    let later = t0() + Duration::minutes(16);
+    assert!(matches!(
+        f.try_code("alice", &code, later),
+        Verdict::Accepted { .. }
+    ));
+    let actions: Vec<Action> = f
+        .store
+        .audit(Some("alice"), 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Issue,
+            Action::Failure,
+            Action::Failure,
+            Action::Failure,
+            Action::Lockout,
+            Action::Failure,
+            Action::Redeem
+        ]
+    );
+}
+
+#[test]
+fn unlock_clears_a_lockout() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for _ in 0..3 {
+        f.try_code("alice", &wrong, t0());
+    }
+    assert_eq!(f.store.unlock("alice", t0(), ORIGIN).unwrap(), 3);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn a_lockout_does_not_spill_to_other_users() {
+    let mut f = Fixture::new();
+    let bobs = f.issue("bob", Uses::Single);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for _ in 0..5 {
+        f.try_code("alice", &wrong, t0());
+    }
+    assert!(matches!(
+        f.try_code("bob", &bobs, t0()),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn revoke_ends_all_or_one() {
+    let mut f = Fixture::new();
+    let a = f.issue("alice", Uses::Single);
+    let _b = f.issue("alice", Uses::Single);
+    let creds = f.store.credentials(Some("alice"), Some(t0())).unwrap();
+    let first = creds[0].id.clone();
+    assert_eq!(
+        f.store
+            .revoke("alice", Some(&first), Action::Revoke, t0(), ORIGIN, None)
+            .unwrap(),
+        vec![first.clone()]
+    );
+    let err = f
+        .store
+        .revoke("alice", Some(&first), Action::Revoke, t0(), ORIGIN, None)
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert_eq!(
+        f.store
+            .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(f
+        .store
+        .credentials(Some("alice"), Some(t0()))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        f.try_code("alice", &a, t0()),
+        Verdict::Rejected(Reason::Revoked)
+    );
+}
+
+#[test]
+fn replace_ends_the_old_code_and_stores_the_new() {
+    let mut f = Fixture::new();
+    let old = f.issue("alice", Uses::Single);
+    let code = Code::generate(&Default::default()).unwrap();
+    let mut new = f.store.credentials(Some("alice"), None).unwrap().remove(0);
+    new.id = "newid0000000".into();
+    new.digest = f.key.digest("alice", code.as_bytes());
+    let ended = f.store.replace(&new, t0(), ORIGIN).unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(
+        f.try_code("alice", &old, t0()),
+        Verdict::Rejected(Reason::Revoked)
+    );
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn availability_says_when_to_prompt() {
+    let mut f = Fixture::new();
+    let login = |user| Login {
+        user,
+        groups: &[],
+        service: "sshd",
+        host: None,
+        source: "t",
+    };
+    assert_eq!(
+        availability(&f.store, &f.policies, &login("alice"), t0()).unwrap(),
+        Availability::NoCredential
+    );
+    assert_eq!(
+        availability(&f.store, &f.policies, &login("carol"), t0()).unwrap(),
+        Availability::NotEligible
+    );
+    let code = f.issue("alice", Uses::Single);
+    assert_eq!(
+        availability(&f.store, &f.policies, &login("alice"), t0()).unwrap(),
+        Availability::Usable
+    );
+    f.try_code("alice", &code, t0());
+    assert_eq!(
+        availability(&f.store, &f.policies, &login("alice"), t0()).unwrap(),
+        Availability::NoCredential
+    );
+    f.policies.enabled = false;
+    assert_eq!(
+        availability(&f.store, &f.policies, &login("alice"), t0()).unwrap(),
+        Availability::Disabled
+    );
+}
+
+#[test]
+fn audit_chain_detects_tampering() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Single);
+    f.try_code("alice", &code, t0());
+    f.try_code("alice", &code, t0());
+    assert_eq!(f.store.verify_audit_chain().unwrap(), None);
+    f.store
+        .conn
+        .execute(
+            "UPDATE audit SET reason = 'nothing to see' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(f.store.verify_audit_chain().unwrap(), Some(2));
+}
+
+#[test]
+fn no_audit_event_contains_the_code() {
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Single);
+    f.try_code("alice", &code, t0());
+    f.try_code("alice", &code, t0());
+    let text = format!("{:?}", f.store.audit(None, 100).unwrap());
+    assert!(!text.contains(std::str::from_utf8(code.as_bytes()).unwrap()));
+}
