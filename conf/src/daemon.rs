@@ -30,7 +30,7 @@ pub struct DaemonConfig {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StoreConfig {
     /// The SQLite file holding credentials, counters and the audit log.

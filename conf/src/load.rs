@@ -22,6 +22,8 @@ pub struct Config {
 /// Reads and checks sparekey.toml at `path` and the policy file it names (or policy.toml beside it).
 /// Every error found in either file is reported.
 pub fn load(path: &Path) -> Result<Config, Error> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = absolute.as_path();
     let mut diags = Vec::new();
     let daemon = read_toml::<DaemonConfig>(path, &mut diags);
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();

@@ -1,4 +1,5 @@
-//! sparekey-radius: the RADIUS wire codec (pure, no I/O), the UDP responder, and the daemon.
+//! sparekey-radius: sparekeyd, the daemon that serves the admin socket and (as it lands) answers
+//! RADIUS. The wire codec lives in the sparekey-radius-codec crate, pure and without I/O.
 #![forbid(unsafe_code)]
 
-
+pub mod daemon;

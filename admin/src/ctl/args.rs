@@ -1,0 +1,160 @@
+//! sparekeyctl's command line, and how each command becomes a request.
+
+use super::time_arg;
+use crate::protocol::{IssueArgs, Request};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Issue, list and revoke sparekey temporary codes through sparekeyd's admin socket.
+#[derive(Debug, Parser)]
+#[command(name = "sparekeyctl", version, about, long_about = None)]
+pub struct Cli {
+    /// Read the admin socket's path from this sparekey.toml.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "socket")]
+    pub config: Option<PathBuf>,
+    /// The admin socket [default: /run/sparekey/admin.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print every answer as one JSON object.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Issue a temporary code for USER; the code is printed once.
+    Issue(IssueOpts),
+    /// End USER's temporary codes and issue a new one (same scope and length unless given).
+    Replace(IssueOpts),
+    /// Show credentials that can still be used (with --all, also ended ones).
+    List {
+        /// Only this user's.
+        user: Option<String>,
+        /// Also revoked, expired and used credentials.
+        #[arg(long)]
+        all: bool,
+    },
+    /// End all of USER's credentials now, or just one with --id.
+    Revoke {
+        /// Whose.
+        user: String,
+        /// Only the credential with this id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Why, for the audit log.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Clear USER's lockout after too many wrong codes.
+    Unlock {
+        /// Whose.
+        user: String,
+    },
+    /// Show the audit log (oldest first), or check its HMAC chain with --verify.
+    Audit {
+        /// Only events about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many of the newest events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Check that no event was altered or removed from within the log.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Show sparekeyd's state and your roles.
+    Status,
+    /// Make sparekeyd re-read its configuration (root only).
+    Reload,
+    /// Check sparekey.toml and policy.toml without asking the daemon.
+    CheckConfig,
+}
+
+/// Options of `issue` and `replace`.
+#[derive(Debug, Args)]
+pub struct IssueOpts {
+    /// For whom.
+    pub user: String,
+    /// Lifetime: 15m 30m 1h 2h 4h 8h 1d 2d 5d 14d, or any like 3h or 1d12h [default: the policy's].
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+    pub lifetime: Option<String>,
+    /// End time: RFC 3339, or local "YYYY-MM-DD HH:MM" or "YYYY-MM-DD".
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Start time (default now), same forms as --until.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Usable any number of times within its window.
+    #[arg(long, conflicts_with = "uses")]
+    pub multi: bool,
+    /// Usable at most N times.
+    #[arg(long, value_name = "N")]
+    pub uses: Option<u32>,
+    /// Only for this service (repeatable); default: all the policy allows.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Only on this host (repeatable); default: all the policy allows.
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Justification, shown in list and audit.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl IssueOpts {
+    fn to_args(&self) -> Result<IssueArgs, String> {
+        Ok(IssueArgs {
+            user: self.user.clone(),
+            lifetime: self.lifetime.clone(),
+            from: self
+                .from
+                .as_deref()
+                .map(|t| time_arg::to_rfc3339("--from", t))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|t| time_arg::to_rfc3339("--until", t))
+                .transpose()?,
+            multi: self.multi,
+            uses: self.uses,
+            services: self.services.clone(),
+            hosts: self.hosts.clone(),
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+/// The request for a command (all but check-config).
+pub fn request(command: &Command) -> Result<Request, String> {
+    Ok(match command {
+        Command::Issue(o) => Request::Issue(o.to_args()?),
+        Command::Replace(o) => Request::Replace(o.to_args()?),
+        Command::List { user, all } => Request::List {
+            user: user.clone(),
+            all: *all,
+        },
+        Command::Revoke { user, id, reason } => Request::Revoke {
+            user: user.clone(),
+            id: id.clone(),
+            reason: reason.clone(),
+        },
+        Command::Unlock { user } => Request::Unlock { user: user.clone() },
+        Command::Audit {
+            user,
+            limit,
+            verify,
+        } => Request::Audit {
+            user: user.clone(),
+            limit: Some(*limit),
+            verify: *verify,
+        },
+        Command::Status => Request::Status,
+        Command::Reload => Request::Reload,
+        Command::CheckConfig => return Err("check-config needs no daemon".into()),
+    })
+}

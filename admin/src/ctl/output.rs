@@ -1,0 +1,203 @@
+//! How sparekeyctl shows answers to a person, and errors in either form.
+
+use crate::protocol::{CredentialView, EventView, Issued, Response, StatusView};
+use sparekey_conf::Config;
+
+/// Prints an error: a sentence on stderr, or with --json one object on stdout.
+pub fn error(message: &str, json: bool) {
+    if json {
+        let body = serde_json::json!({ "result": "error", "error": message });
+        println!("{body}");
+    } else {
+        eprintln!("sparekeyctl: {message}");
+    }
+}
+
+/// Prints the result of check-config.
+pub fn config_ok(c: &Config, json: bool) {
+    if json {
+        let body = serde_json::json!({
+            "result": "config-ok",
+            "config": c.path.display().to_string(),
+            "policy-file": c.policy_path.display().to_string(),
+            "enabled": c.policy.enabled,
+            "policies": c.policy.policy.len(),
+        });
+        println!("{body}");
+    } else {
+        println!(
+            "{} and {} are valid ({} policies, temporary codes {})",
+            c.path.display(),
+            c.policy_path.display(),
+            c.policy.policy.len(),
+            if c.policy.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
+    }
+}
+
+/// Prints an answer for a person.
+pub fn human(response: &Response) {
+    match response {
+        Response::Issued(i) => issued(i),
+        Response::Credentials {
+            credentials,
+            lockouts,
+        } => {
+            if credentials.is_empty() {
+                println!("No credentials.");
+            }
+            for c in credentials {
+                credential(c);
+            }
+            for l in lockouts {
+                println!(
+                    "LOCKED OUT  {}  ({} recent failures; sparekeyctl unlock {} clears it)",
+                    l.user, l.failures, l.user
+                );
+            }
+        }
+        Response::Revoked { user, ids } => println!(
+            "Revoked {} credential(s) of {user}: {}",
+            ids.len(),
+            ids.join(", ")
+        ),
+        Response::Unlocked { user, cleared } => {
+            println!("Unlocked {user} ({cleared} recent failures cleared).")
+        }
+        Response::Events { events } => {
+            if events.is_empty() {
+                println!("No audit events.");
+            }
+            for e in events {
+                event(e);
+            }
+        }
+        Response::Verified { intact: true, .. } => {
+            println!("Audit log intact: every event's HMAC chain matches.")
+        }
+        Response::Verified {
+            intact: false,
+            first_broken,
+        } => {
+            let at = first_broken.map_or("?".to_string(), |s| s.to_string());
+            eprintln!("sparekeyctl: audit log BROKEN: event {at} does not match its HMAC chain; it or an earlier one was altered or removed");
+        }
+        Response::Status(s) => status(s),
+        Response::Reloaded { enabled, policies } => println!(
+            "Configuration reloaded: {policies} policies, temporary codes {}.",
+            if *enabled { "enabled" } else { "disabled" }
+        ),
+        Response::Error { error } => eprintln!("sparekeyctl: {error}"),
+    }
+}
+
+fn issued(i: &Issued) {
+    println!("Code for {}: {}", i.user, i.code);
+    println!("  id        {}", i.id);
+    println!("  valid     {} until {}", i.not_before, i.not_after);
+    println!("  uses      {}", i.uses);
+    println!(
+        "  services  {} (policy {})",
+        i.services.join(", "),
+        i.policy
+    );
+    if !i.hosts.is_empty() {
+        println!("  hosts     {}", i.hosts.join(", "));
+    }
+    if !i.replaced.is_empty() {
+        println!("  replaces  {}", i.replaced.join(", "));
+    }
+    println!(
+        "This code is shown only once. Give it to {} over a channel you trust.",
+        i.user
+    );
+}
+
+fn credential(c: &CredentialView) {
+    let scope = match (c.services.is_empty(), c.hosts.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!(" services={}", c.services.join(",")),
+        (true, false) => format!(" hosts={}", c.hosts.join(",")),
+        (false, false) => format!(
+            " services={} hosts={}",
+            c.services.join(","),
+            c.hosts.join(",")
+        ),
+    };
+    println!(
+        "{}  {:<8} {:<10} {}  {} .. {}  {} (used {})  policy={}{} by={}{}",
+        c.id,
+        c.state,
+        c.kind,
+        c.user,
+        c.not_before,
+        c.not_after,
+        c.uses,
+        c.used,
+        c.policy,
+        scope,
+        c.issued_by,
+        c.reason
+            .as_deref()
+            .map(|r| format!(" reason={r:?}"))
+            .unwrap_or_default()
+    );
+}
+
+fn event(e: &EventView) {
+    let mut line = format!(
+        "{:>6} {} {:<8} actor={} subject={}",
+        e.seq, e.time, e.action, e.actor, e.subject
+    );
+    for (k, v) in [
+        ("credential", &e.credential),
+        ("service", &e.service),
+        ("reason", &e.reason),
+    ] {
+        if let Some(v) = v {
+            line.push_str(&format!(" {k}={v:?}"));
+        }
+    }
+    line.push_str(&format!(" source={:?}", e.source));
+    println!("{line}");
+}
+
+fn status(s: &StatusView) {
+    println!("sparekeyd {} (started {})", s.version, s.started);
+    println!(
+        "  temporary codes  {}",
+        if s.enabled {
+            "enabled"
+        } else {
+            "DISABLED (enabled = false)"
+        }
+    );
+    println!(
+        "  policies         {}",
+        if s.policies.is_empty() {
+            "none".to_string()
+        } else {
+            s.policies.join(", ")
+        }
+    );
+    println!(
+        "  credentials      {} active, {} stored",
+        s.active_credentials, s.stored_credentials
+    );
+    println!("  audit events     {}", s.audit_events);
+    println!("  config           {}", s.config);
+    println!("  store            {}", s.store);
+    println!(
+        "  radius           {}",
+        if s.radius_listen.is_empty() {
+            "off".to_string()
+        } else {
+            s.radius_listen.join(", ")
+        }
+    );
+    println!("  you              {}", s.caller);
+}

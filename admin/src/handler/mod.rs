@@ -1,0 +1,134 @@
+//! Admin request handlers: check the caller's right, act through sparekey-core, answer.
+//! Library code with the time passed in; the socket server is a thin shell over [`handle`].
+
+mod issue;
+mod manage;
+mod read;
+mod views;
+
+use crate::caller::Caller;
+use crate::protocol::{Request, Response};
+use crate::State;
+use sparekey_conf::{Config, Policy, RoleAction};
+use sparekey_core::audit::{Action, AuditEvent};
+use sparekey_core::{identity, Time};
+
+/// Answers one request from `caller`. Refusals are audited and answered with a sentence
+/// that says why and what would be allowed; nothing is changed by a refused request.
+pub fn handle(state: &State, caller: &Caller, request: Request, now: Time) -> Response {
+    let config = state.config();
+    let result = match request {
+        Request::Issue(args) => issue::issue(state, &config, caller, &args, now, false),
+        Request::Replace(args) => issue::issue(state, &config, caller, &args, now, true),
+        Request::List { user, all } => {
+            read::list(state, &config, caller, user.as_deref(), all, now)
+        }
+        Request::Revoke { user, id, reason } => manage::revoke(
+            state,
+            &config,
+            caller,
+            &user,
+            id.as_deref(),
+            reason.as_deref(),
+            now,
+        ),
+        Request::Unlock { user } => manage::unlock(state, &config, caller, &user, now),
+        Request::Audit {
+            user,
+            limit,
+            verify,
+        } => read::audit(state, &config, caller, user.as_deref(), limit, verify),
+        Request::Status => read::status(state, &config, caller, now),
+        Request::Reload => manage::reload(state, caller, now),
+    };
+    match result {
+        Ok(r) => r,
+        Err(Failure::Denied { subject, message }) => {
+            let event = AuditEvent::new(now, Action::Denied, &caller.name, &subject)
+                .source(&caller.source())
+                .reason(&message);
+            if let Err(e) = state.open_store().and_then(|mut s| s.record(event)) {
+                return Response::Error {
+                    error: format!("{message} (and the refusal could not be audited: {e})"),
+                };
+            }
+            Response::Error { error: message }
+        }
+        Err(Failure::Failed(message)) => Response::Error { error: message },
+    }
+}
+
+/// Why a request was not carried out.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The caller lacks the right; audited.
+    Denied {
+        /// Whom the request was about.
+        subject: String,
+        /// Why, for the caller.
+        message: String,
+    },
+    /// The request cannot be carried out (bad argument, policy, store).
+    Failed(String),
+}
+
+impl From<sparekey_core::Error> for Failure {
+    fn from(e: sparekey_core::Error) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+impl From<crate::Error> for Failure {
+    fn from(e: crate::Error) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+pub(crate) type Outcome = Result<Response, Failure>;
+
+pub(crate) fn deny(subject: &str, message: String) -> Failure {
+    Failure::Denied {
+        subject: subject.to_string(),
+        message,
+    }
+}
+
+/// The policy that covers `user`, or a refusal saying so.
+pub(crate) fn policy_of<'a>(config: &'a Config, user: &str) -> Result<&'a Policy, Failure> {
+    let groups = identity::groups_of(user)?;
+    config.policy.policy_for(user, &groups).ok_or_else(|| {
+        Failure::Failed(format!(
+            "user {user:?} is in no policy, so they cannot have temporary codes; add them (or one of their groups) to a policy in {}",
+            config.policy_path.display()
+        ))
+    })
+}
+
+/// Refuses unless `caller` may take `action` on `policy`.
+pub(crate) fn require(
+    config: &Config,
+    caller: &Caller,
+    action: RoleAction,
+    policy: &str,
+    subject: &str,
+) -> Result<(), Failure> {
+    if caller.may(config, action, policy) {
+        return Ok(());
+    }
+    let who = caller.describe(config);
+    Err(deny(subject, format!("{who} may not {} for policy {policy:?}; ask an administrator for a role that allows it", action.as_str())))
+}
+
+/// A user name as the admin typed it: one line, not empty, not absurd.
+pub(crate) fn check_user(user: &str) -> Result<(), Failure> {
+    if user.is_empty()
+        || user.len() > 256
+        || user.chars().any(|c| c.is_control() || c == '/')
+        || user.starts_with('-')
+    {
+        return Err(Failure::Failed(format!(
+            "{user:?} is not a user name; expected a login name like \"alice\""
+        )));
+    }
+    Ok(())
+}

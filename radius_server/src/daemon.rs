@@ -1,0 +1,161 @@
+//! sparekeyd's life: check or load the configuration, make the site key and store when
+//! missing, serve the admin socket, reload on SIGHUP, stop cleanly on SIGTERM.
+
+use clap::Parser;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::stat::{umask, Mode};
+use sparekey_admin::State;
+use sparekey_core::audit::{AuditSink, NoSink, SyslogSink};
+use sparekey_core::SiteKey;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit status for a configuration error (EX_CONFIG), as ntpd-rs and sysexits use it.
+pub const EXIT_CONFIG: u8 = 78;
+
+/// sparekeyd: serves sparekey's admin socket and answers RADIUS for temporary codes.
+#[derive(Debug, Parser)]
+#[command(name = "sparekeyd", version, about, long_about = None)]
+pub struct Args {
+    /// The daemon's configuration; policy.toml is read from beside it unless it says otherwise.
+    #[arg(long, value_name = "PATH", default_value = sparekey_conf::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Check sparekey.toml and policy.toml, print every error, and exit (0 valid, 78 not).
+    #[arg(long)]
+    pub check: bool,
+}
+
+fn say(line: &str) {
+    eprintln!("sparekeyd: {line}");
+}
+
+/// Runs sparekeyd until SIGTERM or SIGINT.
+pub fn run(args: Args) -> ExitCode {
+    let config = match sparekey_conf::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            say(&format!(
+                "{} errors; nothing was started",
+                e.diagnostics().len()
+            ));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if args.check {
+        println!(
+            "{} and {} are valid ({} policies, temporary codes {})",
+            config.path.display(),
+            config.policy_path.display(),
+            config.policy.policy.len(),
+            if config.policy.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
+        return ExitCode::SUCCESS;
+    }
+    // Everything sparekeyd creates (key, store, socket) is private unless made otherwise.
+    umask(Mode::from_bits_truncate(0o077));
+    let (key, created) = match SiteKey::load_or_create(&config.daemon.store.key_file) {
+        Ok(k) => k,
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if created {
+        say(&format!(
+            "created a new site key {}",
+            config.daemon.store.key_file.display()
+        ));
+    }
+    let sink: Arc<dyn AuditSink> = if config.daemon.audit.syslog {
+        Arc::new(SyslogSink::connect("sparekeyd"))
+    } else {
+        Arc::new(NoSink)
+    };
+    let socket = config.daemon.admin.socket.clone();
+    let group = config.daemon.admin.socket_group.clone();
+    let state = Arc::new(State::new(
+        &args.config,
+        config,
+        Arc::new(key),
+        sink,
+        chrono::Utc::now(),
+    ));
+    if let Err(e) = state.open_store() {
+        say(&format!("{e}; not started"));
+        return ExitCode::FAILURE;
+    }
+    // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
+        signals.add(s);
+    }
+    if let Err(e) = signals.thread_block() {
+        say(&format!("cannot block signals: {e}; not started"));
+        return ExitCode::FAILURE;
+    }
+    let listener = match sparekey_admin::server::bind(&socket, &group) {
+        Ok((l, warning)) => {
+            if let Some(w) = warning {
+                say(&w);
+            }
+            l
+        }
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin_state = state.clone();
+    let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|l: &str| say(l));
+    if let Err(e) = std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || sparekey_admin::server::serve(listener, admin_state, log))
+    {
+        say(&format!("cannot start the admin socket thread: {e}"));
+        return ExitCode::FAILURE;
+    }
+    let cfg = state.config();
+    say(&format!(
+        "ready: admin socket {}, store {}, temporary codes {}",
+        socket.display(),
+        cfg.daemon.store.path.display(),
+        if cfg.policy.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    ));
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGHUP) => match state.reload("root", "signal SIGHUP", chrono::Utc::now()) {
+                Ok(c) => say(&format!(
+                    "configuration reloaded: {} policies, temporary codes {}",
+                    c.policy.policy.len(),
+                    if c.policy.enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                )),
+                Err(e) => say(&format!(
+                    "configuration NOT reloaded, the running one stays in force:\n{e}"
+                )),
+            },
+            Ok(s) => {
+                say(&format!("{s} received, stopping"));
+                let _ = std::fs::remove_file(&socket);
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                say(&format!("waiting for signals failed: {e}"));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+}
