@@ -1,0 +1,1 @@
+//! Driving real libpam under pam_wrapper from tests.
