@@ -93,12 +93,11 @@ impl Reason {
         }
     }
 
-    /// Whether this refusal counts towards lockout (a code was tried and failed).
+    /// Whether this refusal counts towards lockout: only a code that matches nothing, which is
+    /// what guessing produces. A code that matched a real but spent, expired or out-of-scope
+    /// credential shows knowledge of that code, not guessing, and must not lock its owner out.
     pub fn counts_as_failure(self) -> bool {
-        !matches!(
-            self,
-            Reason::Disabled | Reason::NotEligible | Reason::LockedOut
-        )
+        self == Reason::WrongCode
     }
 }
 

@@ -9,7 +9,7 @@ use std::ffi::CString;
 pub fn groups_of(user: &str) -> Result<Vec<String>, Error> {
     let fail =
         |e: nix::Error| Error::Identity(format!("cannot look up user {user:?} through NSS: {e}"));
-    let Some(pw) = User::from_name(user).map_err(fail)? else {
+    let Some(pw) = not_found_is_none(User::from_name(user)).map_err(fail)? else {
         return Ok(Vec::new());
     };
     let cname = CString::new(user)
@@ -26,23 +26,34 @@ pub fn groups_of(user: &str) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// getpwnam(3) and friends may report "no such entry" as ENOENT, ESRCH, EBADF or EPERM
+/// depending on the NSS module; those mean "not found", not a failure.
+fn not_found_is_none<T>(r: nix::Result<Option<T>>) -> nix::Result<Option<T>> {
+    match r {
+        Err(nix::Error::ENOENT | nix::Error::ESRCH | nix::Error::EBADF | nix::Error::EPERM) => {
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 /// The name of the group `gid`, if NSS knows it.
 pub fn group_name(gid: Gid) -> Result<Option<String>, Error> {
-    Group::from_gid(gid)
+    not_found_is_none(Group::from_gid(gid))
         .map(|g| g.map(|g| g.name))
         .map_err(|e| Error::Identity(format!("cannot look up group {gid} through NSS: {e}")))
 }
 
 /// The gid of the group `name`, if NSS knows it.
 pub fn group_id(name: &str) -> Result<Option<Gid>, Error> {
-    Group::from_name(name)
+    not_found_is_none(Group::from_name(name))
         .map(|g| g.map(|g| g.gid))
         .map_err(|e| Error::Identity(format!("cannot look up group {name:?} through NSS: {e}")))
 }
 
 /// The name of the user `uid`, if NSS knows it.
 pub fn user_name(uid: Uid) -> Result<Option<String>, Error> {
-    User::from_uid(uid)
+    not_found_is_none(User::from_uid(uid))
         .map(|u| u.map(|u| u.name))
         .map_err(|e| Error::Identity(format!("cannot look up uid {uid} through NSS: {e}")))
 }

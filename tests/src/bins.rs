@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test-binary>
-    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Builds sparekeyd, sparekeyctl, the test probes and pam_sparekey.so once per test process,
@@ -19,7 +22,20 @@ fn ensure_built() {
         let release = profile_dir().file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "sparekey-radius", "-p", "sparekey-admin", "-p", "pam_sparekey", "-p", "sparekey-tests", "--bins", "--lib"]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "sparekey-radius",
+            "-p",
+            "sparekey-admin",
+            "-p",
+            "pam_sparekey",
+            "-p",
+            "sparekey-tests",
+            "--bins",
+            "--lib",
+        ]);
         if release {
             cmd.arg("--release");
         }

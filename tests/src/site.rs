@@ -23,7 +23,11 @@ pub const USERS: &[(&str, u32, u32)] = &[
 /// Test groups: (name, gid, members).
 pub const GROUPS: &[(&str, u32, &[&str])] = &[
     ("root", 0, &[]),
-    ("sparekey-admin", 7000, &["helpdesk1", "auditor1", "outsider", "alice"]),
+    (
+        "sparekey-admin",
+        7000,
+        &["helpdesk1", "auditor1", "outsider", "alice"],
+    ),
     ("helpdesk", 7001, &["helpdesk1"]),
     ("staff", 7002, &["alice", "bob", "helpdesk1"]),
     ("contractors", 7003, &["carol"]),
@@ -85,10 +89,14 @@ pub struct Site {
 
 /// The nss_wrapper library, if installed.
 pub fn nss_wrapper() -> Option<PathBuf> {
-    ["/usr/lib/x86_64-linux-gnu/libnss_wrapper.so", "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib/libnss_wrapper.so",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 impl Site {
@@ -108,15 +116,27 @@ impl Site {
         );
         fs::write(&config, daemon).unwrap();
         fs::write(dir.path().join("policy.toml"), policy).unwrap();
-        let passwd: String = USERS.iter().map(|(n, u, g)| format!("{n}:x:{u}:{g}:{n}:/nonexistent:/bin/false\n")).collect();
-        let mut group: String = GROUPS.iter().map(|(n, g, m)| format!("{n}:x:{g}:{}\n", m.join(","))).collect();
+        let passwd: String = USERS
+            .iter()
+            .map(|(n, u, g)| format!("{n}:x:{u}:{g}:{n}:/nonexistent:/bin/false\n"))
+            .collect();
+        let mut group: String = GROUPS
+            .iter()
+            .map(|(n, g, m)| format!("{n}:x:{g}:{}\n", m.join(",")))
+            .collect();
         for (n, _, g) in USERS.iter().filter(|(_, _, g)| *g != 0) {
             group.push_str(&format!("{n}:x:{g}:\n"));
         }
         fs::write(dir.path().join("passwd"), passwd).unwrap();
         fs::write(dir.path().join("group"), group).unwrap();
         let p = dir.path().to_path_buf();
-        Site { config, socket: p.join("run/admin.sock"), store: p.join("state/sparekey.db"), key: p.join("site.key"), dir }
+        Site {
+            config,
+            socket: p.join("run/admin.sock"),
+            store: p.join("state/sparekey.db"),
+            key: p.join("site.key"),
+            dir,
+        }
     }
 
     /// Replaces policy.toml.
@@ -126,11 +146,18 @@ impl Site {
 
     /// Environment that makes a process see the test users and groups (nss_wrapper).
     pub fn nss_env(&self) -> Vec<(String, String)> {
-        let lib = nss_wrapper().expect("nss_wrapper is not installed (apt-get install libnss-wrapper)");
+        let lib =
+            nss_wrapper().expect("nss_wrapper is not installed (apt-get install libnss-wrapper)");
         vec![
             ("LD_PRELOAD".into(), lib.display().to_string()),
-            ("NSS_WRAPPER_PASSWD".into(), self.dir.path().join("passwd").display().to_string()),
-            ("NSS_WRAPPER_GROUP".into(), self.dir.path().join("group").display().to_string()),
+            (
+                "NSS_WRAPPER_PASSWD".into(),
+                self.dir.path().join("passwd").display().to_string(),
+            ),
+            (
+                "NSS_WRAPPER_GROUP".into(),
+                self.dir.path().join("group").display().to_string(),
+            ),
         ]
     }
 
@@ -156,7 +183,11 @@ impl Site {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("sparekeyd did not open {} in time:\n{}", self.socket.display(), daemon.log_text());
+        panic!(
+            "sparekeyd did not open {} in time:\n{}",
+            self.socket.display(),
+            daemon.log_text()
+        );
     }
 
     /// Runs sparekeyctl as root against this site's socket.
@@ -173,16 +204,28 @@ impl Site {
 
     /// Runs sparekeyctl as the test user `user` (setpriv: real non-root uid, its groups).
     pub fn ctl_as(&self, user: &str, args: &[&str]) -> Output {
-        let (_, uid, gid) = USERS.iter().find(|(n, _, _)| *n == user).unwrap_or_else(|| panic!("no test user {user}"));
-        let groups: Vec<String> = GROUPS.iter().filter(|(_, _, m)| m.contains(&user)).map(|(_, g, _)| g.to_string()).collect();
+        let (_, uid, gid) = USERS
+            .iter()
+            .find(|(n, _, _)| *n == user)
+            .unwrap_or_else(|| panic!("no test user {user}"));
+        let groups: Vec<String> = GROUPS
+            .iter()
+            .filter(|(_, _, m)| m.contains(&user))
+            .map(|(_, g, _)| g.to_string())
+            .collect();
         let mut c = Command::new("setpriv");
-        c.arg(format!("--reuid={uid}")).arg(format!("--regid={gid}"));
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"));
         if groups.is_empty() {
             c.arg("--clear-groups");
         } else {
             c.arg(format!("--groups={}", groups.join(",")));
         }
-        c.arg("--").arg(bin("sparekeyctl")).arg("--socket").arg(&self.socket).args(args);
+        c.arg("--")
+            .arg(bin("sparekeyctl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args);
         c.output().expect("run setpriv sparekeyctl")
     }
 
@@ -202,22 +245,36 @@ impl Site {
         full.extend_from_slice(args);
         let (rc, v) = self.ctl_json(&full);
         assert_eq!(rc, 0, "issue failed: {v}");
-        (v["id"].as_str().unwrap().to_string(), v["code"].as_str().unwrap().to_string())
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["code"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Tries a code the way a login does (the redeem_probe process, in-process like the PAM
     /// module): returns the probe's one-line verdict, e.g. "accepted ..." or "rejected: wrong code".
     pub fn redeem(&self, user: &str, service: &str, code: &str) -> String {
-        let out = self.redeem_cmd(user, service, code).output().expect("run redeem_probe");
+        let out = self
+            .redeem_cmd(user, service, code)
+            .output()
+            .expect("run redeem_probe");
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(out.status.code().is_some_and(|c| c <= 1), "redeem_probe failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "redeem_probe failed: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         text
     }
 
     /// The redeem_probe command for one attempt (spawn many for races).
     pub fn redeem_cmd(&self, user: &str, service: &str, code: &str) -> Command {
         let mut c = Command::new(bin("redeem_probe"));
-        c.arg(&self.config).arg(user).arg(service).arg(code).envs(self.nss_env());
+        c.arg(&self.config)
+            .arg(user)
+            .arg(service)
+            .arg(code)
+            .envs(self.nss_env());
         c
     }
 
@@ -236,8 +293,12 @@ fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
 /// Parses sparekeyctl --json output: exactly one JSON object on stdout.
 pub fn json_of(out: &Output) -> (i32, Value) {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout:?} stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {stdout:?} stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     assert!(v.is_object(), "{v}");
     (out.status.code().unwrap_or(-1), v)
 }
@@ -277,7 +338,10 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.child.wait();
     }
 }

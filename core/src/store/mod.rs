@@ -244,7 +244,7 @@ impl Store {
         active_at: Option<Time>,
     ) -> Result<Vec<Credential>, Error> {
         let sql = format!(
-            "SELECT {} FROM credentials WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR (revoked_at IS NULL AND not_after > ?2 AND (max_uses IS NULL OR used < max_uses))) ORDER BY issued_at DESC, id",
+            "SELECT {} FROM credentials WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR (revoked_at IS NULL AND not_after > ?2 AND (max_uses IS NULL OR used < max_uses))) ORDER BY issued_at DESC, rowid DESC",
             rows::CREDENTIAL_COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.fail(e))?;

@@ -217,6 +217,24 @@ fn failures_lock_out_then_expire_with_the_window() {
 }
 
 #[test]
+fn reusing_a_spent_code_does_not_lock_its_owner_out() {
+    let mut f = Fixture::new();
+    let spent = f.issue("alice", Uses::Single);
+    f.try_code("alice", &spent, t0());
+    for _ in 0..10 {
+        assert_eq!(
+            f.try_code("alice", &spent, t0()),
+            Verdict::Rejected(Reason::UsedUp)
+        );
+    }
+    let fresh = f.issue("alice", Uses::Single);
+    assert!(matches!(
+        f.try_code("alice", &fresh, t0()),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
 fn unlock_clears_a_lockout() {
     let mut f = Fixture::new();
     let code = f.issue("alice", Uses::Multi);

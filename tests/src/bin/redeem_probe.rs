@@ -35,9 +35,16 @@ fn main() -> ExitCode {
 fn run(config: &Path, user: &str, service: &str, code: &str) -> Result<(String, bool), String> {
     let cfg = sparekey_conf::load(config).map_err(|e| e.to_string())?;
     let key = Arc::new(SiteKey::load(&cfg.daemon.store.key_file).map_err(|e| e.to_string())?);
-    let mut store = Store::open_existing(&cfg.daemon.store.path, key.clone(), Arc::new(NoSink)).map_err(|e| e.to_string())?;
+    let mut store = Store::open_existing(&cfg.daemon.store.path, key.clone(), Arc::new(NoSink))
+        .map_err(|e| e.to_string())?;
     let groups = identity::groups_of(user).map_err(|e| e.to_string())?;
-    let login = Login { user, groups: &groups, service, host: None, source: "redeem_probe" };
+    let login = Login {
+        user,
+        groups: &groups,
+        service,
+        host: None,
+        source: "redeem_probe",
+    };
     let now = chrono::Utc::now();
     match availability(&store, &cfg.policy, &login, now).map_err(|e| e.to_string())? {
         Availability::Usable => {}
@@ -47,7 +54,17 @@ fn run(config: &Path, user: &str, service: &str, code: &str) -> Result<(String, 
         return Ok(("not asked: empty code".into(), false));
     };
     match redeem(&mut store, &key, &cfg.policy, &login, &code, now).map_err(|e| e.to_string())? {
-        Verdict::Accepted { credential, not_after, .. } => Ok((format!("accepted {credential} until {}", sparekey_core::rfc3339(not_after)), true)),
+        Verdict::Accepted {
+            credential,
+            not_after,
+            ..
+        } => Ok((
+            format!(
+                "accepted {credential} until {}",
+                sparekey_core::rfc3339(not_after)
+            ),
+            true,
+        )),
         Verdict::Rejected(reason) => Ok((format!("rejected: {}", reason.as_str()), false)),
     }
 }
