@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs what building and testing sparekey needs on Debian 12 (run as root).
+# Rust itself comes from rustup (Debian 12's rustc is too old); see README.md.
+set -eu
+PACKAGES="build-essential pkg-config libpam0g-dev libpam-wrapper libnss-wrapper pamtester freeradius-utils sqlite3 util-linux"
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps.sh: missing Debian packages:$missing; run as root or: sudo apt-get install$missing" >&2
+        exit 1
+    fi
+    echo "deps.sh: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    for c in "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do
+        [ -x "$c" ] && PATH="$(dirname "$c"):$PATH" && export PATH && break
+    done
+fi
+command -v cargo >/dev/null 2>&1 || {
+    echo "deps.sh: cargo not found; install Rust 1.80 or newer with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+}
