@@ -95,3 +95,61 @@ impl Caller {
         format!("admin-socket uid={} pid={}", self.uid, self.pid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sparekey.toml"),
+            "[[admin.role]]\nname = \"helpdesk\"\ngroups = [\"helpdesk\"]\nmay = [\"issue\", \"list\"]\npolicies = [\"staff\"]\n\n[[admin.role]]\nname = \"auditor\"\nusers = [\"ann\"]\nmay = [\"audit\"]\npolicies = [\"*\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            "[[policy]]\nname = \"staff\"\nusers = [\"a\"]\nservices = [\"sshd\"]\n\n[[policy]]\nname = \"ops\"\nusers = [\"b\"]\nservices = [\"sshd\"]\n",
+        )
+        .unwrap();
+        let c = sparekey_conf::load(&dir.path().join("sparekey.toml")).unwrap();
+        (dir, c)
+    }
+
+    fn caller(uid: u32, name: &str, groups: &[&str]) -> Caller {
+        Caller {
+            uid,
+            pid: 1,
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn roles_act_only_on_their_policies_and_actions() {
+        let (_d, c) = config();
+        let hd = caller(1000, "hank", &["helpdesk"]);
+        assert!(hd.may(&c, RoleAction::Issue, "staff"));
+        assert!(!hd.may(&c, RoleAction::Issue, "ops"));
+        assert!(!hd.may(&c, RoleAction::Revoke, "staff"));
+        assert_eq!(hd.describe(&c), "hank (uid 1000; roles helpdesk)");
+        let auditor = caller(1001, "ann", &[]);
+        assert!(
+            auditor.may(&c, RoleAction::Audit, "ops")
+                && auditor.may(&c, RoleAction::Audit, "staff")
+        );
+        assert!(!auditor.may_at_all(&c, RoleAction::Issue));
+    }
+
+    #[test]
+    fn root_is_superadmin_and_strangers_have_nothing() {
+        let (_d, c) = config();
+        let root = caller(0, "root", &["root"]);
+        assert!(root.may(&c, RoleAction::Universal, "ops"));
+        assert_eq!(root.describe(&c), "root (uid 0; superadmin)");
+        let stranger = caller(4242, "uid:4242", &[]);
+        assert!(stranger.roles(&c).is_empty());
+        assert!(!stranger.may_at_all(&c, RoleAction::List));
+        assert_eq!(stranger.source(), "admin-socket uid=4242 pid=1");
+    }
+}
