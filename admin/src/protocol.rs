@@ -16,6 +16,10 @@ pub enum Request {
     Issue(IssueArgs),
     /// End a user's temporary codes and issue a new one.
     Replace(IssueArgs),
+    /// Set a user's fixed passcode (RSA style), ending the previous one.
+    Fixed(FixedArgs),
+    /// Issue a universal (break-glass) code for any user of a policy; superadmin only.
+    Universal(UniversalArgs),
     /// Show credentials.
     List {
         /// Only this user's.
@@ -89,14 +93,72 @@ pub struct IssueArgs {
     /// Justification.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The window starts at the first use (Endpoint Protector style); `for` is its length.
+    #[serde(default)]
+    pub activate_on_first_use: bool,
+    /// With `activate_on_first_use`: the first use must come within this long, like "5d".
+    #[serde(default)]
+    pub redeem_within: Option<String>,
+}
+
+/// What `fixed` takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FixedArgs {
+    /// For whom.
+    pub user: String,
+    /// The passcode the admin chose (entered twice at the terminal; never echoed back).
+    pub passcode: String,
+    /// Lifetime like "5d".
+    #[serde(default, rename = "for")]
+    pub lifetime: Option<String>,
+    /// Justification.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What `universal` takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UniversalArgs {
+    /// The policy whose users it serves.
+    pub policy: String,
+    /// Lifetime like "1h" (default 1h).
+    #[serde(default, rename = "for")]
+    pub lifetime: Option<String>,
+    /// Narrow to these services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Narrow to these hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Justification.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// An answer from sparekeyd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Response {
-    /// A code was issued (by `issue` or `replace`); it is in this answer and nowhere else.
+    /// A code was issued (by `issue`, `replace` or `universal`); it is in this answer and
+    /// nowhere else.
     Issued(Issued),
+    /// A fixed passcode was set; the passcode itself is not repeated.
+    FixedSet {
+        /// Credential id.
+        id: String,
+        /// For whom.
+        user: String,
+        /// Valid from (RFC 3339, UTC).
+        not_before: String,
+        /// Valid until (RFC 3339, UTC).
+        not_after: String,
+        /// The policy.
+        policy: String,
+        /// Ids of the fixed passcodes it replaced.
+        replaced: Vec<String>,
+    },
     /// Credentials.
     Credentials {
         /// The credentials, newest first.
@@ -170,6 +232,10 @@ pub struct Issued {
     /// Ids of the codes it replaced (for `replace`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaced: Vec<String>,
+    /// With activate-on-first-use: how long it lasts from its first use; `not_after` is then
+    /// the deadline for that first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lasts_from_first_use: Option<String>,
 }
 
 /// A credential as `list` shows it; never the code.

@@ -80,6 +80,9 @@ pub struct Policy {
     /// What generated codes look like.
     #[serde(default)]
     pub code: CodeFormat,
+    /// The shortest fixed passcode an admin may set (after spaces and dashes are dropped).
+    #[serde(default = "default_fixed_min_length")]
+    pub fixed_min_length: Spanned<usize>,
     /// Failed attempts allowed per window before temporary codes are refused for the user.
     #[serde(default)]
     pub lockout: Lockout,
@@ -109,6 +112,10 @@ impl Policy {
 
 fn yes() -> bool {
     true
+}
+
+fn default_fixed_min_length() -> Spanned<usize> {
+    Spanned::new(0..0, 8)
 }
 
 fn default_kinds() -> Vec<Kind> {

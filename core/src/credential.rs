@@ -75,8 +75,23 @@ pub struct Credential {
     pub issued_by: String,
     /// The issuer's justification.
     pub reason: Option<String>,
-    /// HMAC-SHA256(site key, user, code).
+    /// Activate on first use: the validity (seconds) that starts at the first redemption.
+    /// While set, `not_after` is the redeem-by deadline; the first use replaces the window.
+    pub activation: Option<u64>,
+    /// HMAC-SHA256(site key, [`digest_subject`], code).
     pub digest: Digest,
+}
+
+/// The user name universal (break-glass) credentials are stored under.
+pub const UNIVERSAL_USER: &str = "*";
+
+/// What a code's digest is bound to: the user, or for a universal code its policy (so that
+/// it works for any user of that policy and no other).
+pub fn digest_subject(kind: Kind, user: &str, policy: &str) -> String {
+    match kind {
+        Kind::Universal => format!("universal\0{policy}"),
+        Kind::Temporary | Kind::Fixed => user.to_string(),
+    }
 }
 
 impl Credential {
@@ -105,6 +120,8 @@ impl Credential {
             "expired"
         } else if now < self.not_before {
             "pending"
+        } else if self.activation.is_some() {
+            "unused"
         } else {
             "active"
         }

@@ -3,7 +3,7 @@
 
 use crate::key::Digest;
 use crate::{Credential, Time};
-use sparekey_conf::Policy;
+use sparekey_conf::{Kind, Policy};
 use subtle::ConstantTimeEq;
 
 /// Where and by whom a code is tried.
@@ -17,6 +17,9 @@ pub struct Attempt<'a> {
     pub host: Option<&'a str>,
     /// HMAC of the typed code bound to `user`.
     pub digest: Digest,
+    /// HMAC of the typed code bound to the user's policy, when the policy allows universal
+    /// (break-glass) codes; see [`crate::credential::digest_subject`].
+    pub universal_digest: Option<Digest>,
 }
 
 /// Everything besides the credentials that the decision depends on.
@@ -43,6 +46,9 @@ pub enum Verdict {
         not_after: Time,
         /// Whether this redemption must be counted (it has a cap).
         counted: bool,
+        /// Whether this first use starts the credential's window (activate on first use):
+        /// the store then sets it to now .. `not_after`.
+        activates: bool,
     },
     /// Refused, with the precise reason (for the audit log, never for the person).
     Rejected(Reason),
@@ -154,9 +160,16 @@ pub fn decide(creds: &[Credential], attempt: &Attempt<'_>, ctx: &Context<'_>) ->
     }
     let mut usable: Option<&Credential> = None;
     let mut first_refusal: Option<Reason> = None;
-    for cred in creds.iter().filter(|c| c.user == attempt.user) {
-        let matched: bool = cred.digest.ct_eq(&attempt.digest).into();
-        if !matched {
+    for cred in creds {
+        if !belongs(cred, attempt.user, policy) {
+            continue;
+        }
+        let expected = match cred.kind {
+            Kind::Universal => attempt.universal_digest.unwrap_or([0; 32]),
+            Kind::Temporary | Kind::Fixed => attempt.digest,
+        };
+        let matched: bool = cred.digest.ct_eq(&expected).into();
+        if !matched || (cred.kind == Kind::Universal && attempt.universal_digest.is_none()) {
             continue;
         }
         match refusal(cred, policy, attempt, ctx.now) {
@@ -167,11 +180,25 @@ pub fn decide(creds: &[Credential], attempt: &Attempt<'_>, ctx: &Context<'_>) ->
     match (usable, first_refusal) {
         (Some(cred), _) => Verdict::Accepted {
             credential: cred.id.clone(),
-            not_after: cred.not_after,
+            not_after: match cred.activation {
+                // The window starts now, never past the ceiling counted from issue.
+                Some(secs) => (ctx.now + crate::seconds(secs))
+                    .min(cred.issued_at + crate::seconds(crate::issue::ceiling(policy).as_secs())),
+                None => cred.not_after,
+            },
             counted: cred.uses.cap().is_some(),
+            activates: cred.activation.is_some(),
         },
         (None, Some(reason)) => Verdict::Rejected(reason),
         (None, None) => Verdict::Rejected(Reason::WrongCode),
+    }
+}
+
+/// Whether `cred` could be `user`'s: their own, or a universal code of their policy.
+fn belongs(cred: &Credential, user: &str, policy: &Policy) -> bool {
+    match cred.kind {
+        Kind::Universal => cred.policy == policy.name(),
+        Kind::Temporary | Kind::Fixed => cred.user == user,
     }
 }
 
@@ -188,7 +215,7 @@ pub fn has_usable(
         return false;
     };
     creds.iter().any(|c| {
-        c.user == user
+        belongs(c, user, policy)
             && c.is_active(ctx.now)
             && ctx.now >= c.not_before
             && scope_reason(c, policy, service, host).is_none()

@@ -14,7 +14,7 @@ name = "staff"
 users = ["alice", "bob"]
 services = ["sshd", "vpn"]
 hosts = ["bastion", "gw"]
-kinds = ["temporary"]
+kinds = ["temporary", "universal"]
 lockout = { attempts = 3, window = "15m" }
 "#,
         Path::new("test-policy.toml"),
@@ -46,6 +46,7 @@ fn cred(user: &str, code: &str) -> Credential {
         revoked_at: None,
         issued_by: "root".into(),
         reason: None,
+        activation: None,
         digest: key().digest(user, code.as_bytes()),
     }
 }
@@ -79,6 +80,10 @@ fn try_with(
         service,
         host,
         digest: key().digest(user, code.as_bytes()),
+        universal_digest: Some(key().digest(
+            &crate::credential::digest_subject(Kind::Universal, user, "staff"),
+            code.as_bytes(),
+        )),
     };
     let ctx = Context {
         enabled: file.enabled,
@@ -105,7 +110,8 @@ fn right_code_is_accepted_until_expiry() {
         Verdict::Accepted {
             credential: "id-alice-1111111111".into(),
             not_after: t0() + Duration::hours(1),
-            counted: true
+            counted: true,
+            activates: false,
         }
     );
 }
@@ -403,4 +409,94 @@ fn has_usable_tells_whether_to_prompt() {
         Some("bastion"),
         &ctx(t0())
     ));
+}
+
+fn universal(code: &str) -> Credential {
+    let mut c = cred("*", code);
+    c.kind = Kind::Universal;
+    c.uses = Uses::Multi;
+    c.id = "universal".into();
+    c.digest = key().digest(
+        &crate::credential::digest_subject(Kind::Universal, "*", "staff"),
+        code.as_bytes(),
+    );
+    c
+}
+
+#[test]
+fn a_universal_code_works_for_every_user_of_its_policy_only() {
+    let creds = [universal("9999999999")];
+    for user in ["alice", "bob"] {
+        assert!(
+            matches!(try_code(&creds, user, "9999999999", t0()), Verdict::Accepted { ref credential, counted: false, .. } if credential == "universal"),
+            "{user}"
+        );
+    }
+    assert_eq!(
+        rejected(try_code(&creds, "mallory", "9999999999", t0())),
+        Reason::NotEligible
+    );
+    let mut other_policy = universal("9999999999");
+    other_policy.policy = "ops".into();
+    assert_eq!(
+        rejected(try_code(&[other_policy], "alice", "9999999999", t0())),
+        Reason::WrongCode
+    );
+}
+
+#[test]
+fn a_universal_code_stops_when_the_policy_drops_the_kind() {
+    let mut f = policies();
+    f.policy[0].kinds = vec![Kind::Temporary];
+    let creds = [universal("9999999999")];
+    assert_eq!(
+        rejected(try_with(
+            &creds,
+            "alice",
+            "9999999999",
+            "sshd",
+            Some("bastion"),
+            t0(),
+            0,
+            &f
+        )),
+        Reason::KindNotAllowed
+    );
+}
+
+#[test]
+fn activation_on_first_use_starts_the_window_then() {
+    let mut c = cred("alice", "1111111111");
+    c.activation = Some(3600);
+    c.not_after = t0() + Duration::days(2); // redeem-by deadline
+    let first = t0() + Duration::days(1);
+    assert_eq!(
+        try_code(&[c.clone()], "alice", "1111111111", first),
+        Verdict::Accepted {
+            credential: c.id.clone(),
+            not_after: first + Duration::hours(1),
+            counted: true,
+            activates: true
+        }
+    );
+    assert_eq!(
+        rejected(try_code(
+            &[c.clone()],
+            "alice",
+            "1111111111",
+            t0() + Duration::days(2)
+        )),
+        Reason::Expired,
+        "not redeemed in time"
+    );
+    c.activation = Some(14 * 86_400);
+    let late = t0() + Duration::days(1);
+    let Verdict::Accepted { not_after, .. } = try_code(&[c], "alice", "1111111111", late) else {
+        panic!()
+    };
+    assert_eq!(
+        not_after,
+        t0() + Duration::days(14),
+        "never past 14 days from issue"
+    );
 }

@@ -1,12 +1,15 @@
 //! Issuing: checks a request against its policy and the 14-day ceiling, and makes the
 //! credential and its code. Pure apart from drawing the code from the OS.
 
-use crate::{Code, Credential, Error, SiteKey, Time, Uses};
-use chrono::Duration;
+use crate::credential::digest_subject;
+use crate::{seconds, Code, Credential, Error, SiteKey, Time, Uses};
 use sparekey_conf::{Kind, Policy, MAX_LIFETIME};
 
 /// The longest justification accepted, in characters.
 pub const MAX_REASON: usize = 500;
+
+/// A universal (break-glass) code lasts an hour unless asked otherwise.
+pub const UNIVERSAL_DEFAULT_SECS: u64 = 3600;
 
 /// What the issuer asked for; unset fields take the policy's defaults.
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct IssueRequest {
     pub reason: Option<String>,
     /// Who asks (for the record).
     pub issued_by: String,
+    /// Activate on first use, which must come within this long of issue.
+    pub activate_within: Option<sparekey_conf::Duration>,
 }
 
 /// The effective ceiling of `policy`: its max-lifetime, never above 14 days.
@@ -64,34 +69,14 @@ pub fn make_credential(
                 .join(", ")
         ));
     }
-    let not_before = req.not_before.map_or(now, |t| t.max(now));
-    let not_after = match (req.lifetime, req.not_after) {
-        (Some(_), Some(_)) => {
-            return refuse("give either a lifetime (--for) or an end (--until), not both".into())
+    let (not_before, not_after, activation) = window(policy, req, now)?;
+    if req.kind == Kind::Fixed {
+        let min = *policy.fixed_min_length.get_ref();
+        if code.as_bytes().len() < min {
+            return refuse(format!(
+                "the passcode is too short: policy {pname:?} needs at least {min} characters (spaces and dashes do not count)"
+            ));
         }
-        (None, Some(end)) => end,
-        (Some(d), None) => not_before + secs(d.as_secs()),
-        (None, None) => not_before + secs(policy.default_lifetime.get_ref().as_secs()),
-    };
-    if not_after <= not_before {
-        return refuse(format!(
-            "the window ends ({}) before it starts ({}); expected an end after the start",
-            crate::rfc3339(not_after),
-            crate::rfc3339(not_before)
-        ));
-    }
-    let max = ceiling(policy);
-    if not_after > now + secs(max.as_secs()) {
-        let asked =
-            sparekey_conf::Duration::from_secs((not_after - now).num_seconds().max(0) as u64);
-        let limit = if max == MAX_LIFETIME {
-            "the maximum is 14 days after issue (14d)".to_string()
-        } else {
-            format!("policy {pname:?} allows at most {max} after issue (the absolute maximum is 14 days)")
-        };
-        return refuse(format!(
-            "a credential ending {asked} after issue is too long: {limit}"
-        ));
     }
     match req.uses {
         Uses::Limited(0) => return refuse("--uses must be at least 1".into()),
@@ -163,12 +148,78 @@ pub fn make_credential(
         revoked_at: None,
         issued_by: req.issued_by.clone(),
         reason,
-        digest: key.digest(&req.user, code.as_bytes()),
+        activation,
+        digest: key.digest(&digest_subject(req.kind, &req.user, pname), code.as_bytes()),
     })
 }
 
-fn secs(s: u64) -> Duration {
-    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+/// The window a request asks for, checked against the ceiling: (not_before, not_after,
+/// activation). With activate-on-first-use, not_after is the redeem-by deadline and the
+/// lifetime waits in `activation`.
+fn window(
+    policy: &Policy,
+    req: &IssueRequest,
+    now: Time,
+) -> Result<(Time, Time, Option<u64>), Error> {
+    let pname = policy.name();
+    let max = ceiling(policy);
+    let too_long = |what: &str, secs: u64| {
+        let asked = sparekey_conf::Duration::from_secs(secs);
+        let limit = if max == MAX_LIFETIME {
+            "the maximum is 14 days after issue (14d)".to_string()
+        } else {
+            format!("policy {pname:?} allows at most {max} after issue (the absolute maximum is 14 days)")
+        };
+        Error::Refused(format!("{what} {asked} after issue is too long: {limit}"))
+    };
+    let default_lifetime = match req.kind {
+        Kind::Universal => sparekey_conf::Duration::from_secs(UNIVERSAL_DEFAULT_SECS).min(max),
+        Kind::Temporary | Kind::Fixed => *policy.default_lifetime.get_ref(),
+    };
+    if let Some(within) = req.activate_within {
+        if req.not_before.is_some() || req.not_after.is_some() {
+            return Err(Error::Refused(
+                "a code activated on first use starts at its first use: give --for and --redeem-within, not --from or --until".into(),
+            ));
+        }
+        let lifetime = req.lifetime.unwrap_or(default_lifetime);
+        if lifetime > max {
+            return Err(too_long("a credential lasting", lifetime.as_secs()));
+        }
+        if within > max {
+            return Err(too_long("a first use due", within.as_secs()));
+        }
+        return Ok((
+            now,
+            now + seconds(within.as_secs()),
+            Some(lifetime.as_secs()),
+        ));
+    }
+    let not_before = req.not_before.map_or(now, |t| t.max(now));
+    let not_after = match (req.lifetime, req.not_after) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Refused(
+                "give either a lifetime (--for) or an end (--until), not both".into(),
+            ))
+        }
+        (None, Some(end)) => end,
+        (Some(d), None) => not_before + seconds(d.as_secs()),
+        (None, None) => not_before + seconds(default_lifetime.as_secs()),
+    };
+    if not_after <= not_before {
+        return Err(Error::Refused(format!(
+            "the window ends ({}) before it starts ({}); expected an end after the start",
+            crate::rfc3339(not_after),
+            crate::rfc3339(not_before)
+        )));
+    }
+    if not_after > now + seconds(max.as_secs()) {
+        return Err(too_long(
+            "a credential ending",
+            (not_after - now).num_seconds().max(0) as u64,
+        ));
+    }
+    Ok((not_before, not_after, None))
 }
 
 /// A short random credential id: 12 hex digits.

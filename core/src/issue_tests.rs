@@ -1,7 +1,7 @@
 //! Unit tests of issuing: lifetimes, the ceiling, uses, scope and reasons.
 
 use super::*;
-use chrono::{TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use sparekey_conf::PolicyFile;
 use std::path::Path;
 
@@ -26,6 +26,7 @@ fn request() -> IssueRequest {
         hosts: vec![],
         reason: None,
         issued_by: "root".into(),
+        activate_within: None,
     }
 }
 
@@ -194,4 +195,80 @@ fn the_code_is_stored_only_as_its_digest() {
         SiteKey::from_bytes(&[1; 32]).digest("alice", b"1234567890")
     );
     assert!(!format!("{c:?}").contains("1234567890"));
+}
+
+fn kinds_file(extra: &str) -> PolicyFile {
+    file(&format!(
+        "kinds = [\"temporary\", \"fixed\", \"universal\"]\n{extra}"
+    ))
+}
+
+#[test]
+fn fixed_passcodes_need_the_policy_minimum_length() {
+    let f = kinds_file("fixed-min-length = 12");
+    let mut r = request();
+    r.kind = Kind::Fixed;
+    r.uses = Uses::Multi;
+    let short = make_credential(
+        &f.policy[0],
+        &r,
+        &Code::from_input(b"horse-staple").unwrap(),
+        &SiteKey::from_bytes(&[1; 32]),
+        now(),
+    );
+    assert!(
+        matches!(short, Err(Error::Refused(ref m)) if m.contains("at least 12 characters")),
+        "{short:?}"
+    );
+    let ok = make_credential(
+        &f.policy[0],
+        &r,
+        &Code::from_input(b"correct horse battery").unwrap(),
+        &SiteKey::from_bytes(&[1; 32]),
+        now(),
+    )
+    .unwrap();
+    assert_eq!((ok.kind, ok.uses), (Kind::Fixed, Uses::Multi));
+}
+
+#[test]
+fn universal_codes_default_to_an_hour_and_bind_to_the_policy() {
+    let f = kinds_file("");
+    let mut r = request();
+    r.kind = Kind::Universal;
+    r.user = crate::credential::UNIVERSAL_USER.into();
+    r.uses = Uses::Multi;
+    let c = issue(&f, &r).unwrap();
+    assert_eq!(c.not_after - c.not_before, Duration::hours(1));
+    let key = SiteKey::from_bytes(&[1; 32]);
+    assert_eq!(
+        c.digest,
+        key.digest(
+            &crate::credential::digest_subject(Kind::Universal, "*", "staff"),
+            b"1234567890"
+        )
+    );
+    assert_ne!(c.digest, key.digest("*", b"1234567890"));
+    r.lifetime = Some("15d".parse().unwrap());
+    assert!(refusal(&f, &r).contains("14 days"));
+}
+
+#[test]
+fn activate_on_first_use_keeps_both_windows_under_the_ceiling() {
+    let mut r = request();
+    r.lifetime = Some("8h".parse().unwrap());
+    r.activate_within = Some("5d".parse().unwrap());
+    let c = issue(&file(""), &r).unwrap();
+    assert_eq!(
+        (c.not_before, c.not_after, c.activation),
+        (now(), now() + Duration::days(5), Some(8 * 3600))
+    );
+    r.activate_within = Some("15d".parse().unwrap());
+    assert_eq!(
+        refusal(&file(""), &r),
+        "a first use due 15d after issue is too long: the maximum is 14 days after issue (14d)"
+    );
+    r.activate_within = Some("1d".parse().unwrap());
+    r.not_after = Some(now() + Duration::hours(3));
+    assert!(refusal(&file(""), &r).contains("starts at its first use"));
 }

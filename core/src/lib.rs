@@ -26,6 +26,11 @@ pub use store::Store;
 /// A point in time, always UTC. Core never reads the clock; callers pass `now`.
 pub type Time = chrono::DateTime<chrono::Utc>;
 
+/// A whole number of seconds as a chrono duration (saturating far beyond any lifetime).
+pub fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
 /// Formats a time as RFC 3339 in UTC with second precision, as every interface shows it.
 pub fn rfc3339(t: Time) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

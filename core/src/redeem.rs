@@ -1,9 +1,10 @@
 //! Redeeming a code at login, as the PAM module and the RADIUS responder both do it:
 //! whether to ask at all, then one verification recorded in one store transaction.
 
+use crate::credential::digest_subject;
 use crate::decision::{self, Attempt, Context};
 use crate::{Code, Error, SiteKey, Store, Time, Verdict};
-use sparekey_conf::PolicyFile;
+use sparekey_conf::{Kind, PolicyFile};
 
 /// A login that may use a code.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ pub fn availability(
     let Some(policy) = policies.policy_for(login.user, login.groups) else {
         return Ok(Availability::NotEligible);
     };
-    let creds = store.credentials(Some(login.user), Some(now))?;
+    let creds = store.login_credentials(login.user, now)?;
     let ctx = Context {
         enabled: true,
         policy: Some(policy),
@@ -69,12 +70,19 @@ pub fn redeem(
     code: &Code,
     now: Time,
 ) -> Result<Verdict, Error> {
+    let policy = policies.policy_for(login.user, login.groups);
+    let universal = policy.filter(|p| p.allows_kind(Kind::Universal)).map(|p| {
+        key.digest(
+            &digest_subject(Kind::Universal, login.user, p.name()),
+            code.as_bytes(),
+        )
+    });
     let attempt = Attempt {
         user: login.user,
         service: login.service,
         host: login.host,
         digest: key.digest(login.user, code.as_bytes()),
+        universal_digest: universal,
     };
-    let policy = policies.policy_for(login.user, login.groups);
     store.redeem(&attempt, policies.enabled, policy, now, login.source)
 }

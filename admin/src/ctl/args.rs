@@ -1,7 +1,7 @@
 //! sparekeyctl's command line, and how each command becomes a request.
 
 use super::time_arg;
-use crate::protocol::{IssueArgs, Request};
+use crate::protocol::{FixedArgs, IssueArgs, Request, UniversalArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -30,6 +30,34 @@ pub enum Command {
     Issue(IssueOpts),
     /// End USER's temporary codes and issue a new one (same scope and length unless given).
     Replace(IssueOpts),
+    /// Set USER's fixed passcode, read twice from the terminal (or two lines of stdin).
+    Fixed {
+        /// For whom.
+        user: String,
+        /// Lifetime [default: the policy's default-lifetime]; at most 14d.
+        #[arg(long = "for", value_name = "DURATION")]
+        lifetime: Option<String>,
+        /// Justification, shown in list and audit.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Issue a universal (break-glass) code for every user of POLICY (root only).
+    Universal {
+        /// The policy whose users it serves; the policy's kinds must include "universal".
+        policy: String,
+        /// Lifetime [default: 1h]; at most 14d.
+        #[arg(long = "for", value_name = "DURATION")]
+        lifetime: Option<String>,
+        /// Only for this service (repeatable).
+        #[arg(long = "service", value_name = "NAME")]
+        services: Vec<String>,
+        /// Only on this host (repeatable).
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Justification, shown in list and audit.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Show credentials that can still be used (with --all, also ended ones).
     List {
         /// Only this user's.
@@ -103,6 +131,12 @@ pub struct IssueOpts {
     /// Justification, shown in list and audit.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Start the validity (--for) at the first use instead of now.
+    #[arg(long, conflicts_with_all = ["from", "until"])]
+    pub activate_on_first_use: bool,
+    /// With --activate-on-first-use: the first use must come within DURATION [default: 14d].
+    #[arg(long, value_name = "DURATION", requires = "activate_on_first_use")]
+    pub redeem_within: Option<String>,
 }
 
 impl IssueOpts {
@@ -125,6 +159,8 @@ impl IssueOpts {
             services: self.services.clone(),
             hosts: self.hosts.clone(),
             reason: self.reason.clone(),
+            activate_on_first_use: self.activate_on_first_use,
+            redeem_within: self.redeem_within.clone(),
         })
     }
 }
@@ -134,6 +170,32 @@ pub fn request(command: &Command) -> Result<Request, String> {
     Ok(match command {
         Command::Issue(o) => Request::Issue(o.to_args()?),
         Command::Replace(o) => Request::Replace(o.to_args()?),
+        Command::Fixed {
+            user,
+            lifetime,
+            reason,
+        } => {
+            let passcode = super::passcode::read_twice(user)?;
+            Request::Fixed(FixedArgs {
+                user: user.clone(),
+                passcode: passcode.to_string(),
+                lifetime: lifetime.clone(),
+                reason: reason.clone(),
+            })
+        }
+        Command::Universal {
+            policy,
+            lifetime,
+            services,
+            hosts,
+            reason,
+        } => Request::Universal(UniversalArgs {
+            policy: policy.clone(),
+            lifetime: lifetime.clone(),
+            services: services.clone(),
+            hosts: hosts.clone(),
+            reason: reason.clone(),
+        }),
         Command::List { user, all } => Request::List {
             user: user.clone(),
             all: *all,

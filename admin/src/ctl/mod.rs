@@ -3,6 +3,7 @@
 
 mod args;
 mod output;
+mod passcode;
 mod time_arg;
 
 pub use args::Cli;

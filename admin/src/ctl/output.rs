@@ -60,6 +60,19 @@ pub fn human(response: &Response) {
                 );
             }
         }
+        Response::FixedSet {
+            id,
+            user,
+            not_before,
+            not_after,
+            policy,
+            replaced,
+        } => {
+            println!("Fixed passcode set for {user} (id {id}, policy {policy}), valid {not_before} until {not_after}.");
+            if !replaced.is_empty() {
+                println!("It replaces {}.", replaced.join(", "));
+            }
+        }
         Response::Revoked { user, ids } => println!(
             "Revoked {} credential(s) of {user}: {}",
             ids.len(),
@@ -108,13 +121,26 @@ fn issued(i: &Issued) {
     if !i.hosts.is_empty() {
         println!("  hosts     {}", i.hosts.join(", "));
     }
+    if let Some(d) = &i.lasts_from_first_use {
+        println!(
+            "  activates at first use (due by {}), then lasts {d}",
+            i.not_after
+        );
+    }
     if !i.replaced.is_empty() {
         println!("  replaces  {}", i.replaced.join(", "));
     }
-    println!(
-        "This code is shown only once. Give it to {} over a channel you trust.",
-        i.user
-    );
+    if i.user == "*" {
+        println!(
+            "This universal code works for every user of policy {}. It is shown only once.",
+            i.policy
+        );
+    } else {
+        println!(
+            "This code is shown only once. Give it to {} over a channel you trust.",
+            i.user
+        );
+    }
 }
 
 fn credential(c: &CredentialView) {

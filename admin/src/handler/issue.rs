@@ -1,30 +1,26 @@
-//! `issue` and `replace`: a new temporary code, shown in the answer once.
+//! `issue`, `replace`, `fixed` and `universal`: new credentials. A generated code is in the
+//! answer once and nowhere else; a fixed passcode is never echoed back.
 
 use super::{check_user, deny, policy_of, require, Failure, Outcome};
 use crate::caller::Caller;
-use crate::protocol::{IssueArgs, Issued, Response};
+use crate::protocol::{FixedArgs, IssueArgs, Issued, Response, UniversalArgs};
 use crate::State;
 use chrono::{DateTime, Utc};
-use sparekey_conf::{Config, Kind, RoleAction};
+use sparekey_conf::{Config, Duration, Kind, Policy, RoleAction};
+use sparekey_core::credential::UNIVERSAL_USER;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::store::Origin;
-use sparekey_core::{rfc3339, Code, Time, Uses};
+use sparekey_core::{rfc3339, Code, Credential, Time, Uses};
 
-pub(crate) fn issue(
-    state: &State,
-    config: &Config,
+/// The checks every new credential for a user passes: the switch, the caller's right on the
+/// user's policy, and nobody acting on their own account. Returns the user's policy.
+fn authorize<'a>(
+    config: &'a Config,
     caller: &Caller,
-    args: &IssueArgs,
-    now: Time,
-    replace: bool,
-) -> Outcome {
-    let user = args.user.as_str();
+    action: RoleAction,
+    user: &str,
+) -> Result<&'a Policy, Failure> {
     check_user(user)?;
-    let action = if replace {
-        RoleAction::Replace
-    } else {
-        RoleAction::Issue
-    };
     if !config.policy.enabled {
         return Err(Failure::Failed(format!(
             "temporary codes are disabled for this organisation (enabled = false in {}); nothing was issued",
@@ -52,12 +48,28 @@ pub(crate) fn issue(
     }
     let policy = policy_of(config, user)?;
     require(config, caller, action, policy.name(), user)?;
+    Ok(policy)
+}
 
+pub(crate) fn issue(
+    state: &State,
+    config: &Config,
+    caller: &Caller,
+    args: &IssueArgs,
+    now: Time,
+    replace: bool,
+) -> Outcome {
+    let action = if replace {
+        RoleAction::Replace
+    } else {
+        RoleAction::Issue
+    };
+    let policy = authorize(config, caller, action, &args.user)?;
     let mut store = state.open_store()?;
     let mut request = request_from(args, caller, now)?;
     if replace {
         // Without options, the new code keeps the scope, uses and length of the newest active one.
-        let active = store.credentials(Some(user), Some(now))?;
+        let active = store.credentials(Some(&args.user), Some(now))?;
         if let Some(old) = active.iter().find(|c| c.kind == Kind::Temporary) {
             inherit(&mut request, args, old);
         }
@@ -75,7 +87,100 @@ pub(crate) fn issue(
         store.issue(&cred, origin)?;
         Vec::new()
     };
-    Ok(Response::Issued(Issued {
+    Ok(Response::Issued(issued(&cred, policy, &code, replaced)))
+}
+
+pub(crate) fn fixed(
+    state: &State,
+    config: &Config,
+    caller: &Caller,
+    args: &FixedArgs,
+    now: Time,
+) -> Outcome {
+    let policy = authorize(config, caller, RoleAction::Fixed, &args.user)?;
+    let passcode = Code::from_input(args.passcode.as_bytes())
+        .filter(|_| !args.passcode.chars().any(char::is_control))
+        .ok_or_else(|| {
+            Failure::Failed("the passcode is empty, too long or holds control characters".into())
+        })?;
+    let request = IssueRequest {
+        kind: Kind::Fixed,
+        uses: Uses::Multi,
+        lifetime: parse_lifetime("--for", args.lifetime.as_deref())?,
+        reason: args.reason.clone(),
+        ..base_request(&args.user, caller)
+    };
+    let cred = make_credential(policy, &request, &passcode, state.key(), now)?;
+    let source = caller.source();
+    let replaced = state.open_store()?.replace(
+        &cred,
+        now,
+        Origin {
+            actor: &caller.name,
+            source: &source,
+        },
+    )?;
+    Ok(Response::FixedSet {
+        id: cred.id,
+        user: cred.user,
+        not_before: rfc3339(cred.not_before),
+        not_after: rfc3339(cred.not_after),
+        policy: cred.policy,
+        replaced,
+    })
+}
+
+pub(crate) fn universal(
+    state: &State,
+    config: &Config,
+    caller: &Caller,
+    args: &UniversalArgs,
+    now: Time,
+) -> Outcome {
+    if !caller.is_superadmin() {
+        return Err(deny(
+            UNIVERSAL_USER,
+            format!(
+                "only root may issue a universal (break-glass) code; {} is not root",
+                caller.name
+            ),
+        ));
+    }
+    if !config.policy.enabled {
+        return Err(Failure::Failed("temporary codes are disabled for this organisation (enabled = false); nothing was issued".into()));
+    }
+    let policy = config.policy.by_name(&args.policy).ok_or_else(|| {
+        let names: Vec<&str> = config.policy.policy.iter().map(|p| p.name()).collect();
+        Failure::Failed(format!(
+            "unknown policy {:?}; expected one of: {}",
+            args.policy,
+            names.join(", ")
+        ))
+    })?;
+    let request = IssueRequest {
+        kind: Kind::Universal,
+        uses: Uses::Multi,
+        lifetime: parse_lifetime("--for", args.lifetime.as_deref())?,
+        services: args.services.clone(),
+        hosts: args.hosts.clone(),
+        reason: args.reason.clone(),
+        ..base_request(UNIVERSAL_USER, caller)
+    };
+    let code = Code::generate(&policy.code)?;
+    let cred = make_credential(policy, &request, &code, state.key(), now)?;
+    let source = caller.source();
+    state.open_store()?.issue(
+        &cred,
+        Origin {
+            actor: &caller.name,
+            source: &source,
+        },
+    )?;
+    Ok(Response::Issued(issued(&cred, policy, &code, Vec::new())))
+}
+
+fn issued(cred: &Credential, policy: &Policy, code: &Code, replaced: Vec<String>) -> Issued {
+    Issued {
         id: cred.id.clone(),
         code: code.display().to_string(),
         user: cred.user.clone(),
@@ -94,18 +199,35 @@ pub(crate) fn issue(
             cred.hosts.clone()
         },
         replaced,
-    }))
+        lasts_from_first_use: cred.activation.map(|s| Duration::from_secs(s).to_string()),
+    }
+}
+
+fn base_request(user: &str, caller: &Caller) -> IssueRequest {
+    IssueRequest {
+        user: user.to_string(),
+        kind: Kind::Temporary,
+        lifetime: None,
+        not_before: None,
+        not_after: None,
+        uses: Uses::Single,
+        services: Vec::new(),
+        hosts: Vec::new(),
+        reason: None,
+        issued_by: caller.name.clone(),
+        activate_within: None,
+    }
+}
+
+fn parse_lifetime(flag: &str, text: Option<&str>) -> Result<Option<Duration>, Failure> {
+    text.map(|s| {
+        s.parse::<Duration>()
+            .map_err(|e| Failure::Failed(format!("{flag}: {e}")))
+    })
+    .transpose()
 }
 
 fn request_from(args: &IssueArgs, caller: &Caller, now: Time) -> Result<IssueRequest, Failure> {
-    let lifetime = args
-        .lifetime
-        .as_deref()
-        .map(|s| {
-            s.parse::<sparekey_conf::Duration>()
-                .map_err(|e| Failure::Failed(format!("--for: {e}")))
-        })
-        .transpose()?;
     let time = |flag: &str, s: &Option<String>| -> Result<Option<Time>, Failure> {
         s.as_deref()
             .map(|v| {
@@ -116,7 +238,6 @@ fn request_from(args: &IssueArgs, caller: &Caller, now: Time) -> Result<IssueReq
             .transpose()
     };
     let not_before = time("--from", &args.from)?;
-    let not_after = time("--until", &args.until)?;
     if let Some(t) = not_before.filter(|t| *t > now + chrono::Duration::days(14)) {
         return Err(Failure::Failed(format!(
             "--from {} is more than 14 days away; the maximum is 14 days after issue",
@@ -134,24 +255,36 @@ fn request_from(args: &IssueArgs, caller: &Caller, now: Time) -> Result<IssueReq
         (false, Some(0)) => return Err(Failure::Failed("--uses must be at least 1".into())),
         (false, Some(n)) => Uses::from_cap(Some(n)),
     };
+    let activate_within = match (args.activate_on_first_use, args.redeem_within.as_deref()) {
+        (false, Some(_)) => {
+            return Err(Failure::Failed(
+                "--redeem-within goes with --activate-on-first-use".into(),
+            ))
+        }
+        (false, None) => None,
+        (true, within) => {
+            Some(parse_lifetime("--redeem-within", within)?.unwrap_or(sparekey_conf::MAX_LIFETIME))
+        }
+    };
     Ok(IssueRequest {
-        user: args.user.clone(),
-        kind: Kind::Temporary,
-        lifetime,
+        lifetime: parse_lifetime("--for", args.lifetime.as_deref())?,
         not_before,
-        not_after,
+        not_after: time("--until", &args.until)?,
         uses,
         services: args.services.clone(),
         hosts: args.hosts.clone(),
         reason: args.reason.clone(),
-        issued_by: caller.name.clone(),
+        activate_within,
+        ..base_request(&args.user, caller)
     })
 }
 
-fn inherit(request: &mut IssueRequest, args: &IssueArgs, old: &sparekey_core::Credential) {
+fn inherit(request: &mut IssueRequest, args: &IssueArgs, old: &Credential) {
     if args.lifetime.is_none() && args.until.is_none() && args.from.is_none() {
-        let secs = (old.not_after - old.not_before).num_seconds().max(1) as u64;
-        request.lifetime = Some(sparekey_conf::Duration::from_secs(secs));
+        let secs = old
+            .activation
+            .unwrap_or_else(|| (old.not_after - old.not_before).num_seconds().max(1) as u64);
+        request.lifetime = Some(Duration::from_secs(secs));
     }
     if !args.multi && args.uses.is_none() {
         request.uses = old.uses;

@@ -20,6 +20,8 @@ pub fn handle(state: &State, caller: &Caller, request: Request, now: Time) -> Re
     let result = match request {
         Request::Issue(args) => issue::issue(state, &config, caller, &args, now, false),
         Request::Replace(args) => issue::issue(state, &config, caller, &args, now, true),
+        Request::Fixed(args) => issue::fixed(state, &config, caller, &args, now),
+        Request::Universal(args) => issue::universal(state, &config, caller, &args, now),
         Request::List { user, all } => {
             read::list(state, &config, caller, user.as_deref(), all, now)
         }

@@ -181,7 +181,8 @@ impl Store {
         })
     }
 
-    /// Ends all of `user`'s active temporary credentials and stores `new` in their place.
+    /// Ends all of `new.user`'s active credentials of `new.kind` (a new temporary code ends the
+    /// temporary ones, a new fixed passcode the fixed one) and stores `new` in their place.
     /// Returns the ids replaced.
     pub fn replace(
         &mut self,
@@ -190,7 +191,7 @@ impl Store {
         origin: Origin<'_>,
     ) -> Result<Vec<String>, Error> {
         self.write(|tx, events| {
-            let ended = end_credentials(tx, &new.user, None, Some(Kind::Temporary), now)?;
+            let ended = end_credentials(tx, &new.user, None, Some(new.kind), now)?;
             insert_credential(tx, new)?;
             let mut e = issue_event(new, Action::Replace, origin);
             if !ended.is_empty() {
@@ -258,6 +259,18 @@ impl Store {
         rows
     }
 
+    /// What `user` could log in with at `active_at`: their own usable credentials and the
+    /// universal ones (which [`crate::decision`] matches to the user's policy).
+    pub fn login_credentials(&self, user: &str, active_at: Time) -> Result<Vec<Credential>, Error> {
+        let mut creds = self.credentials(Some(user), Some(active_at))?;
+        if user != crate::credential::UNIVERSAL_USER {
+            creds.extend(
+                self.credentials(Some(crate::credential::UNIVERSAL_USER), Some(active_at))?,
+            );
+        }
+        Ok(creds)
+    }
+
     /// Failed attempts of `user` since `since`.
     pub fn failures_since(&self, user: &str, since: Time) -> Result<u32, Error> {
         self.conn
@@ -294,7 +307,14 @@ impl Store {
                 e
             };
             match &verdict {
-                Verdict::Accepted { credential, counted, .. } => {
+                Verdict::Accepted { credential, counted, activates, not_after } => {
+                    if *activates {
+                        tx.execute(
+                            "UPDATE credentials SET not_before = ?2, not_after = ?3, activate_secs = NULL WHERE id = ?1 AND activate_secs IS NOT NULL",
+                            params![credential, now.timestamp(), not_after.timestamp()],
+                        )
+                        .map_err(sql_err)?;
+                    }
                     if *counted {
                         let n = tx
                             .execute("UPDATE credentials SET used = used + 1 WHERE id = ?1 AND (max_uses IS NULL OR used < max_uses)", params![credential])
@@ -423,7 +443,7 @@ fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEv
 
 fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> Result<(), Error> {
     tx.execute(
-        &format!("INSERT INTO credentials ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", rows::CREDENTIAL_COLUMNS),
+        &format!("INSERT INTO credentials ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)", rows::CREDENTIAL_COLUMNS),
         params![
             c.id,
             c.kind.as_str(),
@@ -439,6 +459,7 @@ fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> Result<(), Error> 
             c.revoked_at.map(|t| t.timestamp()),
             c.issued_by,
             c.reason,
+            c.activation.map(|s| s as i64),
             &c.digest[..],
         ],
     )
@@ -453,7 +474,7 @@ fn user_credentials(
 ) -> Result<Vec<Credential>, Error> {
     let mut stmt = tx
         .prepare_cached(&format!(
-            "SELECT {} FROM credentials WHERE user = ?1 AND not_after > ?2",
+            "SELECT {} FROM credentials WHERE user IN (?1, '*') AND not_after > ?2",
             rows::CREDENTIAL_COLUMNS
         ))
         .map_err(sql_err)?;

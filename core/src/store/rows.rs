@@ -8,7 +8,7 @@ use sparekey_conf::Kind;
 
 /// The columns [`credential`] reads, in order.
 pub const CREDENTIAL_COLUMNS: &str =
-    "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, digest";
+    "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, activate_secs, digest";
 
 /// The columns [`event`] reads, in order.
 pub const EVENT_COLUMNS: &str =
@@ -40,7 +40,7 @@ fn bad(col: usize, what: &str) -> rusqlite::Error {
 
 pub fn credential(r: &Row<'_>) -> rusqlite::Result<Credential> {
     let kind: String = r.get(1)?;
-    let digest: Vec<u8> = r.get(14)?;
+    let digest: Vec<u8> = r.get(15)?;
     let max_uses: Option<u32> = r.get(9)?;
     Ok(Credential {
         id: r.get(0)?,
@@ -57,9 +57,10 @@ pub fn credential(r: &Row<'_>) -> rusqlite::Result<Credential> {
         revoked_at: r.get::<_, Option<i64>>(11)?.map(time),
         issued_by: r.get(12)?,
         reason: r.get(13)?,
+        activation: r.get::<_, Option<i64>>(14)?.map(|s| s.max(0) as u64),
         digest: digest
             .try_into()
-            .map_err(|_| bad(14, "digest is not 32 bytes"))?,
+            .map_err(|_| bad(15, "digest is not 32 bytes"))?,
     })
 }
 

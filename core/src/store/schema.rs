@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     revoked_at  INTEGER,
     issued_by   TEXT NOT NULL,
     reason      TEXT,
+    activate_secs INTEGER,
     digest      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials(user, not_after);

@@ -65,6 +65,7 @@ impl Fixture {
             hosts: vec![],
             reason: Some("ticket 1".into()),
             issued_by: "root".into(),
+            activate_within: None,
         };
         let cred = make_credential(&self.policies.policy[0], &req, &code, &self.key, t0()).unwrap();
         self.store.issue(&cred, ORIGIN).unwrap();
@@ -379,4 +380,52 @@ fn no_audit_event_contains_the_code() {
     f.try_code("alice", &code, t0());
     let text = format!("{:?}", f.store.audit(None, 100).unwrap());
     assert!(!text.contains(std::str::from_utf8(code.as_bytes()).unwrap()));
+}
+
+#[test]
+fn first_use_activation_is_stored_and_fixes_the_window() {
+    let mut f = Fixture::new();
+    let code = Code::generate(&Default::default()).unwrap();
+    let mut req_cred = {
+        let c = f.issue("bob", Uses::Multi);
+        drop(c);
+        f.store.credentials(Some("bob"), None).unwrap().remove(0)
+    };
+    req_cred.id = "activate0000".into();
+    req_cred.activation = Some(3600);
+    req_cred.not_after = t0() + Duration::days(3);
+    req_cred.digest = f.key.digest("bob", code.as_bytes());
+    f.store.issue(&req_cred, ORIGIN).unwrap();
+    let first = t0() + Duration::days(2);
+    let Verdict::Accepted {
+        not_after,
+        activates: true,
+        ..
+    } = f.try_code("bob", &code, first)
+    else {
+        panic!("first use")
+    };
+    assert_eq!(not_after, first + Duration::hours(1));
+    let stored = f
+        .store
+        .credentials(Some("bob"), None)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == "activate0000")
+        .unwrap();
+    assert_eq!(
+        (stored.not_before, stored.not_after, stored.activation),
+        (first, first + Duration::hours(1), None)
+    );
+    assert!(matches!(
+        f.try_code("bob", &code, first + Duration::minutes(30)),
+        Verdict::Accepted {
+            activates: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        f.try_code("bob", &code, first + Duration::minutes(61)),
+        Verdict::Rejected(Reason::Expired)
+    );
 }
