@@ -23,6 +23,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     done
 fi
 command -v cargo >/dev/null 2>&1 || {
-    echo "deps.sh: cargo not found; install Rust 1.80 or newer with rustup (https://rustup.rs), then run this again" >&2
+    echo "deps.sh: cargo not found; install Rust 1.85 or newer with rustup (https://rustup.rs), then run this again" >&2
     exit 1
 }
