@@ -1,7 +1,8 @@
 #!/bin/sh
 # The sparekey demo on loopback: builds sparekey, starts sparekeyd on a throwaway config and
-# store in a temporary directory, issues a temporary code with sparekeyctl, and shows a login
-# accept it once and refuse it when used again. Nothing outside the temporary directory changes.
+# store in a temporary directory, issues a temporary code with sparekeyctl, and shows a real
+# PAM login (pamtester under pam_wrapper, through pam_sparekey.so) accept it once and refuse
+# it when used again. Nothing outside the temporary directory changes.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -57,14 +58,30 @@ echo "\$ sparekeyctl issue demo-user --for 1h --reason 'lost phone'"
 $CTL issue demo-user --for 1h --reason "lost phone" | tee "$DIR/issued.txt"
 CODE=$(sed -n 's/^Code for demo-user: //p' "$DIR/issued.txt")
 
+# A private PAM service under pam_wrapper: pam_sparekey, then pam_deny standing for the usual
+# MFA (the person has lost it). The machine's own /etc/pam.d is not touched.
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+SEC=/usr/lib/$MULTIARCH/security
+[ -f "$SEC/pam_deny.so" ] || SEC=/lib/$MULTIARCH/security
+mkdir "$DIR/pam.d"
+echo "auth required $SEC/pam_deny.so" > "$DIR/pam.d/other"
+cat > "$DIR/pam.d/demo-login" <<PAM
+auth [success=done ignore=ignore authinfo_unavail=ignore maxtries=ignore default=die] $BIN/libpam_sparekey.so config=$DIR/sparekey.toml
+auth requisite $SEC/pam_deny.so
+PAM
+echo "    PAM stack ($DIR/pam.d/demo-login):"
+sed 's/^/      /' "$DIR/pam.d/demo-login"
 login() {
-    "$BIN/redeem_probe" "$DIR/sparekey.toml" demo-user demo-login "$1" || true
+    echo "\$ pamtester demo-login demo-user authenticate   (typing: $1)"
+    if printf '%s\n' "$1" | LD_PRELOAD=/usr/lib/$MULTIARCH/libpam_wrapper.so PAM_WRAPPER=1 \
+        PAM_WRAPPER_SERVICE_DIR="$DIR/pam.d" pamtester -v demo-login demo-user authenticate 2>&1 \
+        | sed 's/^/    /'; then :; fi
 }
-echo "==> demo-user logs in with a wrong code"
+echo "==> demo-user logs in with a wrong code: refused"
 login 0000000000
-echo "==> demo-user logs in with the code"
+echo "==> demo-user logs in with the code: accepted"
 login "$CODE"
-echo "==> demo-user tries the same code again"
+echo "==> demo-user tries the same code again: no code is asked for, the usual MFA (pam_deny) refuses"
 login "$CODE"
 
 echo "==> what the admin sees"
