@@ -150,3 +150,49 @@ impl Writer {
         self.buf
     }
 }
+
+/// The attribute-appending methods both builders share; each forwards to the builder's
+/// `writer` and returns the builder for chaining.
+macro_rules! attribute_methods {
+    () => {
+        /// Appends an attribute with a raw value (at most 253 bytes; not type 0 or 80).
+        pub fn add(&mut self, attr_type: u8, value: &[u8]) -> Result<&mut Self, Error> {
+            self.writer.add(attr_type, value)?;
+            Ok(self)
+        }
+
+        /// Appends a text attribute (User-Name, Reply-Message, ...).
+        pub fn add_str(&mut self, attr_type: u8, value: &str) -> Result<&mut Self, Error> {
+            self.writer.add_str(attr_type, value)?;
+            Ok(self)
+        }
+
+        /// Appends a 32-bit big-endian integer attribute (Session-Timeout, NAS-Port, ...).
+        pub fn add_u32(&mut self, attr_type: u8, value: u32) -> Result<&mut Self, Error> {
+            self.writer.add_u32(attr_type, value)?;
+            Ok(self)
+        }
+
+        /// Appends an IPv4 address attribute (NAS-IP-Address, ...).
+        pub fn add_ipv4(
+            &mut self,
+            attr_type: u8,
+            value: std::net::Ipv4Addr,
+        ) -> Result<&mut Self, Error> {
+            self.writer.add_ipv4(attr_type, value)?;
+            Ok(self)
+        }
+
+        /// Appends an IPv6 address attribute (NAS-IPv6-Address, ...).
+        pub fn add_ipv6(
+            &mut self,
+            attr_type: u8,
+            value: std::net::Ipv6Addr,
+        ) -> Result<&mut Self, Error> {
+            self.writer.add_ipv6(attr_type, value)?;
+            Ok(self)
+        }
+    };
+}
+
+pub(crate) use attribute_methods;

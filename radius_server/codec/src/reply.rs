@@ -1,7 +1,5 @@
 //! [`ReplyBuilder`]: encodes Access-Accept, Access-Reject and Access-Challenge replies with Message-Authenticator first.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use crate::attr;
 use crate::code::Code;
 use crate::encode::Writer;
@@ -86,35 +84,7 @@ impl<'s> ReplyBuilder<'s> {
         Self::for_request(Code::AccessChallenge, request, secret)
     }
 
-    /// Appends an attribute with a raw value (at most 253 bytes; not type 0 or 80).
-    pub fn add(&mut self, attr_type: u8, value: &[u8]) -> Result<&mut Self, Error> {
-        self.writer.add(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends a text attribute (Reply-Message, ...).
-    pub fn add_str(&mut self, attr_type: u8, value: &str) -> Result<&mut Self, Error> {
-        self.writer.add_str(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends a 32-bit big-endian integer attribute (Session-Timeout, ...).
-    pub fn add_u32(&mut self, attr_type: u8, value: u32) -> Result<&mut Self, Error> {
-        self.writer.add_u32(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends an IPv4 address attribute.
-    pub fn add_ipv4(&mut self, attr_type: u8, value: Ipv4Addr) -> Result<&mut Self, Error> {
-        self.writer.add_ipv4(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends an IPv6 address attribute.
-    pub fn add_ipv6(&mut self, attr_type: u8, value: Ipv6Addr) -> Result<&mut Self, Error> {
-        self.writer.add_ipv6(attr_type, value)?;
-        Ok(self)
-    }
+    crate::encode::attribute_methods!();
 
     /// Copies every Proxy-State attribute of `request`, unmodified and in order, as
     /// RFC 2865 §5.33 requires of every reply.

@@ -1,7 +1,5 @@
 //! [`RequestBuilder`]: encodes Access-Request and Status-Server packets (client side, load generator, tests).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use crate::code::Code;
 use crate::encode::Writer;
 use crate::error::Error;
@@ -56,35 +54,7 @@ impl<'s> RequestBuilder<'s> {
         }
     }
 
-    /// Appends an attribute with a raw value (at most 253 bytes; not type 0 or 80).
-    pub fn add(&mut self, attr_type: u8, value: &[u8]) -> Result<&mut Self, Error> {
-        self.writer.add(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends a text attribute (User-Name, NAS-Identifier, ...).
-    pub fn add_str(&mut self, attr_type: u8, value: &str) -> Result<&mut Self, Error> {
-        self.writer.add_str(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends a 32-bit big-endian integer attribute (NAS-Port, Event-Timestamp, ...).
-    pub fn add_u32(&mut self, attr_type: u8, value: u32) -> Result<&mut Self, Error> {
-        self.writer.add_u32(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends an IPv4 address attribute (NAS-IP-Address, ...).
-    pub fn add_ipv4(&mut self, attr_type: u8, value: Ipv4Addr) -> Result<&mut Self, Error> {
-        self.writer.add_ipv4(attr_type, value)?;
-        Ok(self)
-    }
-
-    /// Appends an IPv6 address attribute (NAS-IPv6-Address, ...).
-    pub fn add_ipv6(&mut self, attr_type: u8, value: Ipv6Addr) -> Result<&mut Self, Error> {
-        self.writer.add_ipv6(attr_type, value)?;
-        Ok(self)
-    }
+    crate::encode::attribute_methods!();
 
     /// Appends a User-Password attribute hiding `password` (at most 128 bytes) with the
     /// shared secret and this request's authenticator (RFC 2865 §5.2).
@@ -105,6 +75,7 @@ mod tests {
     use crate::attr;
     use crate::auth::MessageAuthenticatorPolicy;
     use crate::packet::PacketRef;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const AUTH: [u8; 16] = [7; 16];
 
