@@ -26,7 +26,7 @@ impl PamHooks for PamSparekey {
 
     /// Sets no credentials, and says so with success: returning PAM_IGNORE here could make
     /// pam_setcred fail (and sshd then drops the login) when this module was the one that
-    /// authenticated and the remaining modules' setcred fails (see docs/pam.md).
+    /// authenticated and the remaining modules' setcred fails (see README.md).
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
     }

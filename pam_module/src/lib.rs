@@ -1,5 +1,5 @@
 //! pam_sparekey: sparekey temporary codes as a PAM second factor, checked in-process against
-//! the local store (no daemon needed), as DESIGN.md section 4 and docs/pam.md describe.
+//! the local store (no daemon needed), as DESIGN.md section 4 and README.md describe.
 //!
 //! `args` parses the PAM line, `auth` holds the logic over the [`handler::PamHandler`] trait
 //! (tested with a scripted fake), and `ffi` is the thin shell over libpam that `pam_hooks!`
