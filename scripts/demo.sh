@@ -2,7 +2,7 @@
 # The sparekey demo on loopback: builds sparekey, starts sparekeyd on a throwaway config and
 # store in a temporary directory, issues a temporary code with sparekeyctl, and shows a real
 # PAM login (pamtester under pam_wrapper, through pam_sparekey.so) accept it once and refuse
-# it when used again. Nothing outside the temporary directory changes.
+# it when used again, then the same over RADIUS with radtest. Nothing outside the temporary directory changes.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -28,7 +28,17 @@ socket = "run/admin.sock"
 
 [audit]
 syslog = false
+
+[radius]
+listen = ["127.0.0.1:18612"]
+
+[[radius.client]]
+name = "demo-vpn"
+address = "127.0.0.1"
+secret-file = "vpn.secret"
+service = "vpn"
 TOML
+(umask 077; head -c 24 /dev/urandom | base64 > "$DIR/vpn.secret")
 cat > "$DIR/policy.toml" <<TOML
 enabled = true
 contact = "the demo helpdesk"
@@ -36,7 +46,7 @@ contact = "the demo helpdesk"
 [[policy]]
 name = "demo"
 users = ["demo-user"]
-services = ["demo-login"]
+services = ["demo-login", "vpn"]
 default-lifetime = "1h"
 TOML
 
@@ -83,6 +93,20 @@ echo "==> demo-user logs in with the code: accepted"
 login "$CODE"
 echo "==> demo-user tries the same code again: no code is asked for, the usual MFA (pam_deny) refuses"
 login "$CODE"
+
+echo "==> the VPN asks sparekeyd over RADIUS (radtest, with Message-Authenticator)"
+echo "\$ sparekeyctl issue demo-user --service vpn --for 2h"
+$CTL issue demo-user --service vpn --for 2h | tee "$DIR/issued-vpn.txt"
+VPNCODE=$(sed -n 's/^Code for demo-user: //p' "$DIR/issued-vpn.txt")
+SECRET=$(cat "$DIR/vpn.secret")
+radius() {
+    echo "\$ radtest demo-user $1 127.0.0.1:18612 0 SECRET"
+    radtest demo-user "$1" 127.0.0.1:18612 0 "$SECRET" 2>&1 | grep -E "Received|Reply-Message|Session-Timeout|no response" | sed 's/^/    /' || true
+}
+echo "==> the VPN login with the code: Access-Accept, Session-Timeout no later than the code's end"
+radius "$VPNCODE"
+echo "==> the same code again: Access-Reject with the contact text"
+radius "$VPNCODE"
 
 echo "==> what the admin sees"
 echo "\$ sparekeyctl list --all"

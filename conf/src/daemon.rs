@@ -201,7 +201,8 @@ pub struct RadiusClientConfig {
     /// An IP address or CIDR block, e.g. "192.0.2.10" or "192.0.2.0/24".
     pub address: Cidr,
     /// A file holding the shared secret; refused when readable by group or others.
-    pub secret_file: PathBuf,
+    /// Relative paths are resolved against sparekey.toml's directory by [`crate::load`].
+    pub secret_file: Spanned<PathBuf>,
     /// The service name policies match for this client, e.g. "vpn".
     pub service: String,
     /// Drop requests without a valid Message-Authenticator (default true).

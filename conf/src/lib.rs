@@ -12,6 +12,7 @@ mod duration;
 mod error;
 mod load;
 mod policy;
+mod secret_file;
 
 pub use cidr::Cidr;
 pub use daemon::{
@@ -23,4 +24,5 @@ pub use duration::{Duration, MAX_LIFETIME};
 pub use error::Error;
 pub use load::{load, load_policy, parse_policy, Config};
 pub use policy::{Alphabet, CodeFormat, Kind, Lockout, Policy, PolicyFile};
+pub use secret_file::{check_secret_file, secret_file_problem};
 pub use toml::Spanned;

@@ -174,6 +174,18 @@ fn check_policy(path: &Path, src: &str, file: &PolicyFile, diags: &mut Vec<Diagn
                 ),
             );
         }
+        let fixed = *p.fixed_min_length.get_ref();
+        if !(6..=128).contains(&fixed) {
+            let span = if p.fixed_min_length.span().is_empty() {
+                p.name.span()
+            } else {
+                p.fixed_min_length.span()
+            };
+            err(
+                span,
+                format!("fixed-min-length {fixed} is out of range; expected 6 to 128"),
+            );
+        }
         if p.lockout.attempts == 0 {
             err(
                 p.name.span(),
@@ -234,8 +246,24 @@ fn check_daemon(
             );
         }
     }
+    let base = path.parent().unwrap_or(Path::new("."));
     let mut clients = HashSet::new();
+    let mut addresses: Vec<(crate::Cidr, &str)> = Vec::new();
     for c in &d.radius.client {
+        if let Some((_, other)) = addresses.iter().find(|(a, _)| *a == c.address) {
+            err(
+                c.name.span(),
+                format!(
+                    "RADIUS client {:?} has the same address {} as client {other:?}; expected each address block once",
+                    c.name.get_ref(),
+                    c.address
+                ),
+            );
+        }
+        addresses.push((c.address, c.name.get_ref()));
+        if let Err(problem) = crate::check_secret_file(&base.join(c.secret_file.get_ref())) {
+            err(c.secret_file.span(), problem);
+        }
         if !clients.insert(c.name.get_ref().as_str()) {
             err(
                 c.name.span(),
@@ -266,7 +294,8 @@ fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
         *p = base.join(&*p);
     }
     for c in &mut d.radius.client {
-        c.secret_file = base.join(&c.secret_file);
+        let absolute = base.join(c.secret_file.get_ref());
+        *c.secret_file.get_mut() = absolute;
     }
 }
 
@@ -420,6 +449,60 @@ mod tests {
         assert!(
             msg.contains("elsewhere.toml: cannot read the file"),
             "{msg}"
+        );
+    }
+
+    const CLIENT: &str = "[[radius.client]]\nname = \"gw\"\naddress = \"10.0.0.0/24\"\nsecret-file = \"gw.secret\"\nservice = \"vpn\"\n";
+
+    fn secret(f: &Files, name: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = f.0.path().join(name);
+        fs::write(&p, "s3cret-s3cret-s3cret\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn radius_client_secret_file_resolves_beside_the_file() {
+        let daemon = format!("[radius]\nlisten = [\"127.0.0.1:1812\", \"[::1]:1812\"]\n{CLIENT}");
+        let f = Files::new(&daemon, POLICY);
+        let p = secret(&f, "gw.secret", 0o600);
+        let cfg = f.load().unwrap();
+        let c = &cfg.daemon.radius.client[0];
+        assert_eq!(c.secret_file.get_ref(), &p);
+        assert!(c.require_message_authenticator, "on by default");
+        assert_eq!(c.address.prefix(), 24);
+    }
+
+    #[test]
+    fn radius_secret_file_readable_by_others_is_refused_at_its_line() {
+        let f = Files::new(CLIENT, POLICY);
+        let p = secret(&f, "gw.secret", 0o644);
+        assert_eq!(
+            f.errors(),
+            vec![format!("sparekey.toml:4:15: secret file {0} has mode 0644, which lets group or others read or write it; expected 0600 (fix: chmod 600 {0})", p.display())]
+        );
+    }
+
+    #[test]
+    fn radius_secret_file_missing_is_refused() {
+        let errs = Files::new(CLIENT, POLICY).errors();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("sparekey.toml:4:15: secret file "),
+            "{errs:?}"
+        );
+        assert!(errs[0].contains("gw.secret does not exist; create it with: umask 077; head -c 32 /dev/urandom | base64 >"), "{errs:?}");
+    }
+
+    #[test]
+    fn radius_client_address_given_twice_is_refused() {
+        let daemon = format!("{CLIENT}{}", CLIENT.replace("\"gw\"", "\"gw2\""));
+        let f = Files::new(&daemon, POLICY);
+        secret(&f, "gw.secret", 0o600);
+        assert_eq!(
+            f.errors(),
+            vec!["sparekey.toml:7:8: RADIUS client \"gw2\" has the same address 10.0.0.0/24 as client \"gw\"; expected each address block once"]
         );
     }
 

@@ -1,5 +1,5 @@
 //! sparekeyd's life: check or load the configuration, make the site key and store when
-//! missing, serve the admin socket, reload on SIGHUP, stop cleanly on SIGTERM.
+//! missing, serve the admin socket and RADIUS, reload on SIGHUP, stop cleanly on SIGTERM.
 
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
@@ -90,6 +90,19 @@ pub fn run(args: Args) -> ExitCode {
         say(&format!("{e}; not started"));
         return ExitCode::FAILURE;
     }
+    let radius = match crate::listener::prepare(&state) {
+        Ok((radius, warnings)) => {
+            warnings.iter().for_each(|w| say(w));
+            radius
+        }
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return match e {
+                crate::Error::Secret { .. } => ExitCode::from(EXIT_CONFIG),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     // Signals are taken synchronously by this thread; every thread started later inherits the mask.
     let mut signals = SigSet::empty();
     for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
@@ -113,6 +126,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let admin_state = state.clone();
     let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|l: &str| say(l));
+    let radius_log = log.clone();
     if let Err(e) = std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || sparekey_admin::server::serve(listener, admin_state, log))
@@ -120,9 +134,14 @@ pub fn run(args: Args) -> ExitCode {
         say(&format!("cannot start the admin socket thread: {e}"));
         return ExitCode::FAILURE;
     }
+    let radius_summary = radius.summary();
+    if let Err(e) = radius.spawn(state.clone(), radius_log) {
+        say(&format!("{e}; not started"));
+        return ExitCode::FAILURE;
+    }
     let cfg = state.config();
     say(&format!(
-        "ready: admin socket {}, store {}, temporary codes {}",
+        "ready: admin socket {}, store {}, {radius_summary}, temporary codes {}",
         socket.display(),
         cfg.daemon.store.path.display(),
         if cfg.policy.enabled {

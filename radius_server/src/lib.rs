@@ -1,5 +1,23 @@
-//! sparekey-radius: sparekeyd, the daemon that serves the admin socket and (as it lands) answers
-//! RADIUS. The wire codec lives in the sparekey-radius-codec crate, pure and without I/O.
+//! sparekey-radius: sparekeyd, the daemon that serves the admin socket and answers RADIUS
+//! Access-Requests whose User-Password is a sparekey code (code-only mode). The wire codec
+//! lives in the sparekey-radius-codec crate, pure and without I/O.
+//!
+//! - [`listener`]: binds the listen addresses, one answering thread per socket.
+//! - [`responder`]: one datagram in, at most one reply out (no sockets; unit-tested).
+//! - [`clients`]: the `[[radius.client]]` table, secrets read once, longest prefix lookup.
+//! - [`dedup`]: the bounded 5-second duplicate cache.
+//! - [`ratelimit`]: log lines at most once a second per source.
+//! - [`verifier`]: the code check against the store, behind a trait.
 #![forbid(unsafe_code)]
 
+pub mod clients;
 pub mod daemon;
+pub mod dedup;
+mod error;
+pub mod listener;
+pub mod ratelimit;
+pub mod responder;
+pub mod source;
+pub mod verifier;
+
+pub use error::Error;

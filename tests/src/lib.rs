@@ -3,4 +3,5 @@
 
 pub mod bins;
 pub mod pam;
+pub mod radius;
 pub mod site;

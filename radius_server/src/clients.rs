@@ -1,0 +1,230 @@
+//! The RADIUS clients sparekeyd answers: built once per configuration (secrets read and keyed
+//! up front) and looked up per datagram by source address, the longest matching prefix first.
+
+use crate::Error;
+use sparekey_conf::{Cidr, RadiusConfig};
+use sparekey_radius_codec::{MessageAuthenticatorPolicy, SharedSecret};
+use std::io::Read;
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Secrets shorter than this work but are reported at load: guessable offline from one packet.
+pub const WEAK_SECRET_LEN: usize = 16;
+/// The largest secret file read; a longer one is refused as not being a secret.
+pub const MAX_SECRET_FILE_LEN: u64 = 1024;
+
+/// One `[[radius.client]]`, ready to answer.
+#[derive(Debug)]
+pub struct RadiusClient {
+    /// Its name, for logs and the audit log.
+    pub name: String,
+    /// The addresses it sends from.
+    pub address: Cidr,
+    /// The service name policies match for its logins (e.g. "vpn").
+    pub service: String,
+    /// Its shared secret, keyed once.
+    pub secret: SharedSecret,
+    /// Whether Access-Requests without Message-Authenticator are dropped.
+    pub message_authenticator: MessageAuthenticatorPolicy,
+}
+
+/// The clients of one configuration.
+#[derive(Debug, Default)]
+pub struct ClientTable {
+    /// Most specific prefix first; equal prefixes keep file order.
+    clients: Vec<RadiusClient>,
+}
+
+impl ClientTable {
+    /// A table of these clients.
+    pub fn new(mut clients: Vec<RadiusClient>) -> Self {
+        clients.sort_by_key(|c| std::cmp::Reverse(c.address.prefix()));
+        ClientTable { clients }
+    }
+
+    /// Reads every client's secret file. Fails on the first unusable one, naming the client,
+    /// the file and the fix. Also returns warnings (weak secrets) to log.
+    pub fn load(config: &RadiusConfig) -> Result<(Self, Vec<String>), Error> {
+        let mut clients = Vec::with_capacity(config.client.len());
+        let mut warnings = Vec::new();
+        for c in &config.client {
+            let name = c.name.get_ref().clone();
+            let path = c.secret_file.get_ref();
+            let secret = read_secret(path).map_err(|problem| Error::Secret {
+                client: name.clone(),
+                problem,
+            })?;
+            if secret.as_bytes().len() < WEAK_SECRET_LEN {
+                warnings.push(format!(
+                    "RADIUS client {name:?}: the secret in {} is only {} bytes; use at least {WEAK_SECRET_LEN} random bytes (umask 077; head -c 32 /dev/urandom | base64 > {})",
+                    path.display(),
+                    secret.as_bytes().len(),
+                    path.display()
+                ));
+            }
+            clients.push(RadiusClient {
+                name,
+                address: c.address,
+                service: c.service.clone(),
+                secret,
+                message_authenticator: if c.require_message_authenticator {
+                    MessageAuthenticatorPolicy::Required
+                } else {
+                    MessageAuthenticatorPolicy::IfPresent
+                },
+            });
+        }
+        Ok((ClientTable::new(clients), warnings))
+    }
+
+    /// The client `ip` belongs to: of all blocks containing it, the one with the longest prefix.
+    pub fn lookup(&self, ip: IpAddr) -> Option<&RadiusClient> {
+        self.clients.iter().find(|c| c.address.contains(ip))
+    }
+
+    /// How many clients there are.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// The clients' names, most specific address first.
+    pub fn names(&self) -> Vec<&str> {
+        self.clients.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Reads a shared secret from `path`: a regular file, private to root or this process's
+/// user, not empty, at most [`MAX_SECRET_FILE_LEN`] bytes. Trailing newlines (as `echo` or
+/// `base64` leave them) are not part of the secret. Everything read is zeroed after use.
+pub fn read_secret(path: &Path) -> Result<SharedSecret, String> {
+    let shown = path.display();
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    // Checked on the open file, so a swap between check and read is caught too.
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    if let Some(problem) = sparekey_conf::secret_file_problem(path, &meta) {
+        return Err(problem);
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(format!(
+            "secret file {shown} is owned by uid {}; expected root or uid {euid} (fix: chown root {shown})",
+            meta.uid()
+        ));
+    }
+    if meta.len() > MAX_SECRET_FILE_LEN {
+        return Err(format!(
+            "secret file {shown} is {} bytes; expected a shared secret of at most {MAX_SECRET_FILE_LEN} bytes",
+            meta.len()
+        ));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET_FILE_LEN as usize + 1));
+    (&mut file)
+        .take(MAX_SECRET_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    let len = bytes
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    if len == 0 {
+        return Err(format!(
+            "secret file {shown} holds only line breaks; expected the shared secret (make one with: umask 077; head -c 32 /dev/urandom | base64 > {shown})"
+        ));
+    }
+    SharedSecret::new(&bytes[..len]).map_err(|e| format!("secret file {shown}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn client(name: &str, address: &str) -> RadiusClient {
+        RadiusClient {
+            name: name.into(),
+            address: address.parse().unwrap(),
+            service: "vpn".into(),
+            secret: SharedSecret::new(b"0123456789abcdef").unwrap(),
+            message_authenticator: MessageAuthenticatorPolicy::Required,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_wins_whatever_the_file_order() {
+        let table = ClientTable::new(vec![
+            client("campus", "10.0.0.0/8"),
+            client("everything", "0.0.0.0/0"),
+            client("gw-net", "10.1.2.0/24"),
+            client("gw", "10.1.2.3"),
+            client("v6-net", "2001:db8::/32"),
+            client("v6-gw", "2001:db8::7"),
+        ]);
+        let name = |s: &str| table.lookup(ip(s)).map(|c| c.name.as_str());
+        assert_eq!(name("10.1.2.3"), Some("gw"));
+        assert_eq!(name("10.1.2.4"), Some("gw-net"));
+        assert_eq!(name("10.9.9.9"), Some("campus"));
+        assert_eq!(name("192.0.2.1"), Some("everything"));
+        assert_eq!(name("::ffff:10.1.2.3"), Some("gw"), "IPv4-mapped source");
+        assert_eq!(name("2001:db8::7"), Some("v6-gw"));
+        assert_eq!(name("2001:db8::8"), Some("v6-net"));
+        assert_eq!(name("2001:db9::1"), None);
+        assert_eq!(table.names()[..2], ["v6-gw", "gw"], "most specific first");
+    }
+
+    #[test]
+    fn no_clients_match_nothing() {
+        assert!(ClientTable::default().lookup(ip("127.0.0.1")).is_none());
+    }
+
+    fn secret_file(dir: &Path, text: &[u8], mode: u32) -> std::path::PathBuf {
+        let p = dir.join("gw.secret");
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn secret_trailing_newlines_are_not_part_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [&b"s3cret\n"[..], b"s3cret\r\n", b"s3cret", b"s3cret\n\n"] {
+            let p = secret_file(dir.path(), text, 0o600);
+            assert_eq!(read_secret(&p).unwrap().as_bytes(), b"s3cret");
+        }
+        let p = secret_file(dir.path(), b" spaced secret \n", 0o600);
+        assert_eq!(read_secret(&p).unwrap().as_bytes(), b" spaced secret ");
+    }
+
+    #[test]
+    fn unsafe_or_useless_secret_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = secret_file(dir.path(), b"s3cret\n", 0o640);
+        let e = read_secret(&p).unwrap_err();
+        assert!(
+            e.contains("has mode 0640") && e.contains("fix: chmod 600"),
+            "{e}"
+        );
+        let p = secret_file(dir.path(), b"\n\n", 0o600);
+        assert!(read_secret(&p)
+            .unwrap_err()
+            .contains("holds only line breaks"));
+        let p = secret_file(dir.path(), &[b'x'; 2000], 0o600);
+        assert!(read_secret(&p).unwrap_err().contains("is 2000 bytes"));
+        let e = read_secret(&dir.path().join("missing")).unwrap_err();
+        assert!(e.starts_with("cannot read secret file"), "{e}");
+    }
+}

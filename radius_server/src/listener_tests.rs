@@ -1,0 +1,230 @@
+//! The answering thread over a real UDP socket on loopback, with the real store and verifier:
+//! garbage in, nothing out, and the next good request is still answered.
+
+use super::*;
+use sparekey_core::audit::NoSink;
+use sparekey_core::SiteKey;
+use sparekey_radius_codec::{
+    attr, Code, MessageAuthenticatorPolicy, PacketRef, RequestBuilder, SharedSecret,
+};
+use std::os::unix::fs::PermissionsExt;
+
+const SECRET: &str = "listener-test-secret-0123456789";
+
+fn site(dir: &std::path::Path) -> Arc<State> {
+    let secret = dir.join("gw.secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let daemon = "[store]\npath = \"sparekey.db\"\nkey-file = \"site.key\"\n[audit]\nsyslog = false\n\
+        [radius]\nlisten = [\"127.0.0.1:0\"]\n\
+        [[radius.client]]\nname = \"gw\"\naddress = \"127.0.0.0/8\"\nsecret-file = \"gw.secret\"\nservice = \"vpn\"\n";
+    std::fs::write(dir.join("sparekey.toml"), daemon).unwrap();
+    std::fs::write(dir.join("policy.toml"), "enabled = true\ncontact = \"ext. 4357\"\n[[policy]]\nname = \"p\"\nusers = [\"alice\"]\nservices = [\"vpn\"]\n").unwrap();
+    let path = dir.join("sparekey.toml");
+    let config = sparekey_conf::load(&path).unwrap();
+    let key = Arc::new(SiteKey::from_bytes(&[7; 32]));
+    Arc::new(State::new(
+        &path,
+        config,
+        key,
+        Arc::new(NoSink),
+        chrono::Utc::now(),
+    ))
+}
+
+fn good_request(id: u8) -> Vec<u8> {
+    let s = SharedSecret::new(SECRET.as_bytes()).unwrap();
+    let mut b = RequestBuilder::access_request(id, [id; 16], &s);
+    b.add_str(attr::USER_NAME, "alice").unwrap();
+    b.add_user_password(b"0000000000").unwrap();
+    b.finish()
+}
+
+fn noise(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn garbage_on_the_wire_gets_no_answer_and_a_good_request_still_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = site(dir.path());
+    let (listeners, warnings) = prepare(&state).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(listeners
+        .summary()
+        .starts_with("RADIUS on 127.0.0.1:0 for 1 client (gw)"));
+    let server = listeners.local_addrs()[0];
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    listeners
+        .spawn(
+            state,
+            Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string())),
+        )
+        .unwrap();
+
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let good = good_request(1);
+    let mut seed = 0xfeed_u64;
+    let mut sent = 0;
+    for i in 0..3000u32 {
+        let datagram: Vec<u8> = match i % 4 {
+            0 => (0..(noise(&mut seed) % 200))
+                .map(|_| noise(&mut seed) as u8)
+                .collect(),
+            1 => good[..(noise(&mut seed) as usize % good.len())].to_vec(),
+            2 => {
+                let mut d = good.clone();
+                let at = noise(&mut seed) as usize % d.len();
+                d[at] ^= 1 << (noise(&mut seed) % 8);
+                d
+            }
+            _ => {
+                // Oversized: a valid header claiming 4096 or more, in a longer datagram.
+                let mut d = good.clone();
+                d.resize(4097 + (noise(&mut seed) % 4000) as usize, 0);
+                d
+            }
+        };
+        if datagram == good {
+            continue;
+        }
+        client.send_to(&datagram, server).unwrap();
+        sent += 1;
+    }
+    // Replies to garbage would be waiting now; the next one read must answer the good request.
+    client.send_to(&good, server).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, from) = client
+        .recv_from(&mut buf)
+        .expect("the good request is answered");
+    assert_eq!(from, server);
+    let reply = PacketRef::decode(&buf[..n]).unwrap();
+    let s = SharedSecret::new(SECRET.as_bytes()).unwrap();
+    reply
+        .verify_response(&[1; 16], &s, MessageAuthenticatorPolicy::Required)
+        .expect("the reply answers the good request");
+    // alice has no code: a reject, with the site's contact.
+    assert_eq!(reply.code(), Code::AccessReject);
+    assert_eq!(
+        reply.attribute(attr::REPLY_MESSAGE),
+        Some(&b"Code not accepted. Contact: ext. 4357"[..])
+    );
+    assert!(client.recv_from(&mut buf).is_err(), "exactly one reply");
+
+    // The same request again is a retransmit: the very same bytes come back.
+    let first = buf[..n].to_vec();
+    client.send_to(&good, server).unwrap();
+    let (m, _) = client
+        .recv_from(&mut buf)
+        .expect("the retransmit is answered");
+    assert_eq!(&buf[..m], &first[..]);
+
+    let lines = lines.lock().unwrap();
+    assert!(sent > 2900);
+    assert!(lines.len() < 10, "rate-limited log: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("radius: client gw (127.0.0.1:")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn binding_an_address_in_use_names_it() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let e = bind(addr)
+        .map_err(|e| Error::bind(&addr.to_string(), e))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("cannot answer RADIUS on {addr}: Address already in use (os error 98) (another process, e.g. freeradius, already uses this port; stop it or pick another port)")
+    );
+}
+
+#[test]
+fn ipv4_and_ipv6_wildcards_can_both_be_bound() {
+    let v4 = bind("0.0.0.0:0".parse().unwrap()).unwrap();
+    let port = v4.local_addr().unwrap().port();
+    // Skipped where the host has no IPv6.
+    if let Ok(v6) = bind(SocketAddr::from(([0u16; 8], port))) {
+        assert_eq!(v6.local_addr().unwrap().port(), port);
+    }
+}
+
+#[test]
+fn a_reload_rebuilds_the_clients_once_and_keeps_them_when_a_secret_is_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = site(dir.path());
+    let (listeners, _) = prepare(&state).unwrap();
+    let shared = Shared {
+        current: Mutex::new(listeners.snapshot.clone()),
+        bound: listeners
+            .addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    };
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let log: Log = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+    let taken = |lines: &Mutex<Vec<String>>| std::mem::take(&mut *lines.lock().unwrap());
+
+    // Nothing changed: nothing rebuilt.
+    shared.refresh(&state, &log);
+    assert!(taken(&lines).is_empty());
+
+    // A new secret and another listen address.
+    let secret = dir.path().join("gw.secret");
+    std::fs::write(&secret, "the-next-secret-0123456789abcdef\n").unwrap();
+    let toml = dir.path().join("sparekey.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("[\"127.0.0.1:0\"]", "[\"127.0.0.1:0\", \"[::1]:0\"]"),
+    )
+    .unwrap();
+    state.reload("root", "test", chrono::Utc::now()).unwrap();
+    let snap = shared.refresh(&state, &log);
+    let client = snap.clients.lookup("127.0.0.1".parse().unwrap()).unwrap();
+    assert_eq!(
+        client.secret.as_bytes(),
+        b"the-next-secret-0123456789abcdef"
+    );
+    assert_eq!(
+        taken(&lines),
+        [
+            "radius: configuration reloaded: 1 client (gw)",
+            "radius: [radius] listen changed; restart sparekeyd to apply it (still answering on 127.0.0.1:0)",
+        ]
+    );
+    shared.refresh(&state, &log);
+    assert!(taken(&lines).is_empty(), "built once");
+
+    // A secret file owned by someone else passes the configuration check (it only sees the
+    // mode) but not the read: the previous clients stay in force.
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::chown(&secret, Some(nix::unistd::Uid::from_raw(4242)), None).unwrap();
+        state.reload("root", "test", chrono::Utc::now()).unwrap();
+        let after = shared.refresh(&state, &log);
+        assert!(Arc::ptr_eq(&after.clients, &snap.clients));
+        assert!(
+            !Arc::ptr_eq(&after.config, &snap.config),
+            "the rest of the configuration is new"
+        );
+        let lines = taken(&lines);
+        assert!(
+            lines[0].starts_with("radius: the new configuration's clients were NOT loaded, the previous ones stay in force: RADIUS client \"gw\": secret file ")
+                && lines[0].contains("is owned by uid 4242; expected root or uid 0 (fix: chown root "),
+            "{lines:?}"
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! One datagram in, at most one reply out: the RADIUS responder's decisions, without sockets.
+//!
+//! Order, cheapest refusal first: client by source address; structural decode; code;
+//! duplicate cache (a retransmit gets the stored reply, before any crypto); room in the
+//! cache; Message-Authenticator; User-Password; the code through the [`Verifier`]. Every
+//! reply carries Message-Authenticator as its first attribute (the codec puts it there).
+
+use crate::clients::{ClientTable, RadiusClient};
+use crate::dedup::{ReplyCache, RequestKey};
+use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
+use crate::source;
+use crate::verifier::{CodeRequest, Verifier};
+use sparekey_conf::Config;
+use sparekey_core::{rfc3339, Code, Time, Verdict};
+use sparekey_radius_codec::{
+    attr, Code as PacketCode, Error as WireError, PacketRef, ReplyBuilder, MAX_PACKET_LEN,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Longest text attribute value.
+const MAX_TEXT: usize = 253;
+
+/// A configuration and the clients built from it, swapped together on reload.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Its RADIUS clients (or the previous ones, if its secret files could not be read).
+    pub clients: Arc<ClientTable>,
+    /// The Reply-Message of every Access-Reject, the same whatever the reason.
+    pub reject_message: Arc<str>,
+}
+
+impl Snapshot {
+    /// A snapshot of `config` with `clients`.
+    pub fn new(config: Arc<Config>, clients: Arc<ClientTable>) -> Self {
+        let text = format!("Code not accepted. Contact: {}", config.policy.contact);
+        let reject_message = truncate(&text, MAX_TEXT).into();
+        Snapshot {
+            config,
+            clients,
+            reject_message,
+        }
+    }
+}
+
+/// What happened to datagrams, for tests and status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handled.
+    pub received: u64,
+    /// From addresses no client covers.
+    pub unknown_client: u64,
+    /// Refused by the decoder.
+    pub malformed: u64,
+    /// Codes other than Access-Request and Status-Server.
+    pub unsupported: u64,
+    /// Retransmits answered from the cache.
+    pub duplicates: u64,
+    /// Dropped because the duplicate cache was full of live replies.
+    pub cache_full: u64,
+    /// Message-Authenticator checks made.
+    pub verified: u64,
+    /// Dropped for a missing or wrong Message-Authenticator.
+    pub bad_authenticator: u64,
+    /// Status-Server answered.
+    pub status_server: u64,
+    /// Access-Accept sent (fresh, not replayed).
+    pub accepted: u64,
+    /// Access-Reject sent (fresh, not replayed).
+    pub rejected: u64,
+    /// Dropped because the store or NSS failed, or a reply could not be built.
+    pub errors: u64,
+}
+
+/// The responder of one listening socket: its duplicate cache, log limiters and verifier.
+#[derive(Debug)]
+pub struct Responder<V> {
+    verifier: V,
+    cache: ReplyCache,
+    unknown_log: LogLimiter,
+    client_log: LogLimiter,
+    /// The last reply that is not cached (Status-Server), so `handle` can lend it.
+    scratch: Vec<u8>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl<V: Verifier> Responder<V> {
+    /// A responder verifying codes with `verifier`.
+    pub fn new(verifier: V) -> Self {
+        Self::with_cache(verifier, ReplyCache::default())
+    }
+
+    /// A responder with a given duplicate cache (tests use small ones).
+    pub fn with_cache(verifier: V, cache: ReplyCache) -> Self {
+        Responder {
+            verifier,
+            cache,
+            unknown_log: LogLimiter::default(),
+            client_log: LogLimiter::default(),
+            scratch: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Handles `datagram` received from `from` at `now` (monotonic, for the cache and the
+    /// log limits) and `wall` (for the codes). Returns the reply to send, if any; problems
+    /// go to `log`, at most once a second per source.
+    pub fn handle(
+        &mut self,
+        snap: &Snapshot,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        wall: Time,
+        log: &dyn Fn(&str),
+    ) -> Option<&[u8]> {
+        let at = Arrival {
+            from,
+            now,
+            wall,
+            log,
+        };
+        self.stats.received += 1;
+        let Some(client) = snap.clients.lookup(from.ip()) else {
+            self.stats.unknown_client += 1;
+            if let LogVerdict::Log { held_back } = self.unknown_log.check(from.ip(), now) {
+                log(&format!(
+                    "radius: dropped a packet from {from}: no [[radius.client]] address covers it{}",
+                    held(held_back)
+                ));
+            }
+            return None;
+        };
+        let packet = match PacketRef::decode(datagram) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.malformed += 1;
+                self.note(client, &at, &format!("malformed packet: {e}"));
+                return None;
+            }
+        };
+        let code = packet.code();
+        if !matches!(code, PacketCode::AccessRequest | PacketCode::StatusServer) {
+            self.stats.unsupported += 1;
+            self.note(client, &at, &format!("{code} is not answered (sparekeyd answers Access-Request and Status-Server only)"));
+            return None;
+        }
+        let key = RequestKey {
+            source: from,
+            identifier: packet.identifier(),
+            authenticator: *packet.authenticator(),
+        };
+        // Status-Server reports liveness now: answered afresh, never from the cache.
+        if code == PacketCode::AccessRequest {
+            if self.cache.get(&key, now).is_some() {
+                self.stats.duplicates += 1;
+                return self.cache.get(&key, now);
+            }
+            if !self.cache.has_room(MAX_PACKET_LEN, now) {
+                self.stats.cache_full += 1;
+                self.note(client, &at, "dropped: the duplicate cache is full of replies from the last 5 s (a flood from this client?)");
+                return None;
+            }
+        }
+        self.stats.verified += 1;
+        if let Err(e) = packet.verify_request(&client.secret, client.message_authenticator) {
+            self.stats.bad_authenticator += 1;
+            let why = match e {
+                WireError::MissingMessageAuthenticator { .. } => format!("dropped {code} without Message-Authenticator (this client must send one: require-message-authenticator = true)"),
+                WireError::BadMessageAuthenticator => format!("dropped {code} with a wrong Message-Authenticator: is the client's shared secret the one in the secret file?"),
+                e => format!("dropped {code}: {e}"),
+            };
+            self.note(client, &at, &why);
+            return None;
+        }
+        let built = if code == PacketCode::StatusServer {
+            self.stats.status_server += 1;
+            status_reply(client, &packet)
+        } else {
+            match self.answer(snap, client, &packet, &at) {
+                Some(built) => built,
+                None => {
+                    self.stats.errors += 1;
+                    return None;
+                }
+            }
+        };
+        let reply = match built {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.errors += 1;
+                self.note(client, &at, &format!("no reply could be built: {e}"));
+                return None;
+            }
+        };
+        let reply = if code == PacketCode::AccessRequest {
+            match self.cache.insert(key, reply, now) {
+                Ok(()) => return self.cache.get(&key, now),
+                Err(reply) => reply,
+            }
+        } else {
+            reply
+        };
+        self.scratch = reply;
+        Some(&self.scratch)
+    }
+
+    /// Builds the reply to a verified Access-Request; `None` when nothing should be sent
+    /// (the store or NSS failed: the NAS then retries or asks its other server).
+    fn answer(
+        &mut self,
+        snap: &Snapshot,
+        client: &RadiusClient,
+        packet: &PacketRef<'_>,
+        at: &Arrival<'_>,
+    ) -> Option<Result<Vec<u8>, WireError>> {
+        let (user, code) = match code_request(client, packet) {
+            Ok(found) => found,
+            Err(why) => {
+                self.stats.rejected += 1;
+                self.note(
+                    client,
+                    at,
+                    &format!("Access-Reject without asking the store: {why}"),
+                );
+                return Some(reject(snap, client, packet));
+            }
+        };
+        let source = source::describe(&client.name, packet);
+        let request = CodeRequest {
+            user: &user,
+            service: &client.service,
+            source: &source,
+            code: &code,
+        };
+        match self.verifier.verify(&snap.config.policy, &request, at.wall) {
+            Ok(Verdict::Accepted { not_after, .. }) => {
+                self.stats.accepted += 1;
+                Some(accept(client, packet, not_after, at.wall))
+            }
+            Ok(Verdict::Rejected(_)) => {
+                // The precise reason is in the audit log, written by the store.
+                self.stats.rejected += 1;
+                Some(reject(snap, client, packet))
+            }
+            Err(e) => {
+                let user = source::printable(user.as_bytes());
+                self.note(client, at, &format!("no answer to user {user}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Logs a problem with a packet from a known client, rate-limited by source address.
+    fn note(&mut self, client: &RadiusClient, at: &Arrival<'_>, why: &str) {
+        if let LogVerdict::Log { held_back } = self.client_log.check(at.from.ip(), at.now) {
+            (at.log)(&format!(
+                "radius: client {} ({}): {why}{}",
+                source::printable(client.name.as_bytes()),
+                at.from,
+                held(held_back)
+            ));
+        }
+    }
+}
+
+/// Where and when a datagram arrived, and where to log about it.
+struct Arrival<'l> {
+    from: SocketAddr,
+    now: Instant,
+    wall: Time,
+    log: &'l dyn Fn(&str),
+}
+
+/// The user and code of a verified Access-Request, or why there are none.
+fn code_request(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<(String, Code), String> {
+    let user = packet.attribute(attr::USER_NAME).ok_or("no User-Name")?;
+    let user = std::str::from_utf8(user)
+        .ok()
+        .filter(|u| !u.is_empty() && !u.chars().any(char::is_control))
+        .ok_or_else(|| format!("User-Name {} is not a user name", source::printable(user)))?;
+    let shown = source::printable(user.as_bytes());
+    let password = packet
+        .user_password(&client.secret)
+        .map_err(|e| format!("User-Password of {shown}: {e}"))?
+        .ok_or_else(|| format!("no User-Password for {shown} (only PAP can carry a sparekey code; CHAP and EAP cannot)"))?;
+    let code = Code::from_input(password.as_bytes())
+        .ok_or_else(|| format!("empty or over-long code for {shown}"))?;
+    Ok((user.to_string(), code))
+}
+
+/// The answer to a verified Status-Server: Access-Accept (RFC 5997), Message-Authenticator first.
+fn status_reply(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<Vec<u8>, WireError> {
+    let mut b = ReplyBuilder::accept(packet, &client.secret);
+    b.copy_proxy_state(packet)?;
+    Ok(b.finish())
+}
+
+/// An Access-Reject with the generic Reply-Message, whatever the reason.
+fn reject(
+    snap: &Snapshot,
+    client: &RadiusClient,
+    packet: &PacketRef<'_>,
+) -> Result<Vec<u8>, WireError> {
+    let mut b = ReplyBuilder::reject(packet, &client.secret);
+    b.add_str(attr::REPLY_MESSAGE, &snap.reject_message)?
+        .copy_proxy_state(packet)?;
+    Ok(b.finish())
+}
+
+/// An Access-Accept whose Session-Timeout ends no later than the code (at least 1 s).
+fn accept(
+    client: &RadiusClient,
+    packet: &PacketRef<'_>,
+    not_after: Time,
+    wall: Time,
+) -> Result<Vec<u8>, WireError> {
+    let mut b = ReplyBuilder::accept(packet, &client.secret);
+    b.add_u32(attr::SESSION_TIMEOUT, session_timeout(not_after, wall))?
+        .add_str(
+            attr::REPLY_MESSAGE,
+            &format!("Code accepted; valid until {}", rfc3339(not_after)),
+        )?
+        .copy_proxy_state(packet)?;
+    Ok(b.finish())
+}
+
+/// Whole seconds from `now` until `not_after`, rounded down so the session never outlives
+/// the code; at least 1 (0 means "no limit" to many NASes).
+pub fn session_timeout(not_after: Time, now: Time) -> u32 {
+    let secs = (not_after - now).num_seconds();
+    u32::try_from(secs)
+        .unwrap_or(if secs < 0 { 0 } else { u32::MAX })
+        .max(1)
+}
+
+fn held(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} similar lines held back)")
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+#[path = "responder_tests.rs"]
+mod tests;
