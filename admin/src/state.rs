@@ -8,8 +8,12 @@ use sparekey_core::{SiteKey, Time};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+/// Writes gathered audit events; see [`State::set_audit_flush`].
+pub type AuditFlush = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// The daemon's shared state.
 pub struct State {
+    audit_flush: RwLock<Option<AuditFlush>>,
     config_path: PathBuf,
     config: RwLock<Arc<Config>>,
     key: Arc<SiteKey>,
@@ -35,6 +39,7 @@ impl State {
         started: Time,
     ) -> Self {
         State {
+            audit_flush: RwLock::new(None),
             config_path: config_path.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             key,
@@ -49,6 +54,24 @@ impl State {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Registers what writes audit events that a hot path gathered and has not written yet
+    /// (the RADIUS responder's batch), so that reading the audit log can write them first.
+    pub fn set_audit_flush(&self, flush: AuditFlush) {
+        match self.audit_flush.write() {
+            Ok(mut f) => *f = Some(flush),
+            Err(poisoned) => *poisoned.into_inner() = Some(flush),
+        }
+    }
+
+    /// Writes gathered audit events now, if a hot path registered a flush.
+    pub fn flush_audit(&self) -> Result<(), String> {
+        let flush = match self.audit_flush.read() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        flush.map_or(Ok(()), |f| f())
     }
 
     /// The site key.

@@ -17,8 +17,10 @@ pub type Digest = [u8; 32];
 
 /// The site key, held only in memory that is zeroed on drop, with subkeys for each use.
 pub struct SiteKey {
-    code_key: Zeroizing<[u8; 32]>,
-    audit_key: Zeroizing<[u8; 32]>,
+    // Keyed HMAC states, cloned per use: the key schedule is done once, not per code.
+    // With hmac's "zeroize" feature they are wiped when dropped.
+    code_mac: HmacSha256,
+    audit_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for SiteKey {
@@ -29,21 +31,30 @@ impl std::fmt::Debug for SiteKey {
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+fn keyed(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+fn finish(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = keyed.clone();
     for p in parts {
         mac.update(p);
     }
     mac.finalize().into_bytes().into()
 }
 
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    finish(&keyed(key), parts)
+}
+
 impl SiteKey {
     /// A key from raw bytes (tests and benchmarks).
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        let code_key = Zeroizing::new(hmac(bytes, &[b"sparekey code digest v1"]));
+        let audit_key = Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"]));
         SiteKey {
-            code_key: Zeroizing::new(hmac(bytes, &[b"sparekey code digest v1"])),
-            audit_key: Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"])),
+            code_mac: keyed(&code_key[..]),
+            audit_mac: keyed(&audit_key[..]),
         }
     }
 
@@ -146,12 +157,12 @@ impl SiteKey {
     /// HMAC-SHA256 of `code` bound to `user`: what the store keeps instead of the code.
     pub fn digest(&self, user: &str, code: &[u8]) -> Digest {
         let len = (user.len() as u64).to_be_bytes();
-        hmac(&self.code_key[..], &[&len, user.as_bytes(), code])
+        finish(&self.code_mac, &[&len, user.as_bytes(), code])
     }
 
     /// HMAC-SHA256 that links an audit event to the one before it.
     pub fn chain(&self, previous: &[u8], event: &[u8]) -> [u8; 32] {
-        hmac(&self.audit_key[..], &[previous, event])
+        finish(&self.audit_mac, &[previous, event])
     }
 }
 

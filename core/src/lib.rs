@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cached_redeem;
 pub mod code;
 pub mod credential;
 pub mod decision;

@@ -135,10 +135,13 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let radius_summary = radius.summary();
-    if let Err(e) = radius.spawn(state.clone(), radius_log) {
-        say(&format!("{e}; not started"));
-        return ExitCode::FAILURE;
-    }
+    let radius = match radius.spawn(state.clone(), radius_log) {
+        Ok(verifier) => verifier,
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return ExitCode::FAILURE;
+        }
+    };
     let cfg = state.config();
     say(&format!(
         "ready: admin socket {}, store {}, {radius_summary}, temporary codes {}",
@@ -168,6 +171,11 @@ pub fn run(args: Args) -> ExitCode {
             },
             Ok(s) => {
                 say(&format!("{s} received, stopping"));
+                if let Err(e) = radius.flush() {
+                    say(&format!(
+                        "radius: the last audit events could not be written: {e}"
+                    ));
+                }
                 let _ = std::fs::remove_file(&socket);
                 return ExitCode::SUCCESS;
             }

@@ -7,7 +7,7 @@
 
 use crate::clients::ClientTable;
 use crate::responder::{Responder, Snapshot};
-use crate::verifier::StoreVerifier;
+use crate::verifier::SharedVerifier;
 use crate::Error;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 use sparekey_admin::State;
@@ -107,7 +107,22 @@ impl Listeners {
 
     /// Starts one answering thread per socket. Call after the signal mask is set: the
     /// threads inherit it.
-    pub fn spawn(self, state: Arc<State>, log: Log) -> Result<(), Error> {
+    /// Returns the verifier they share, whose [`SharedVerifier::flush`] writes the audit
+    /// events still gathered (sparekeyd calls it before it exits).
+    pub fn spawn(self, state: Arc<State>, log: Log) -> Result<SharedVerifier, Error> {
+        let verifier = SharedVerifier::new(state.clone());
+        if !self.sockets.is_empty() {
+            verifier
+                .spawn_flusher(log.clone())
+                .map_err(|source| Error::Thread {
+                    address: "audit writer".into(),
+                    source,
+                })?;
+            let flusher = verifier.clone();
+            state.set_audit_flush(Arc::new(move || {
+                flusher.flush().map(|_| ()).map_err(|e| e.to_string())
+            }));
+        }
         let bound: Vec<String> = self.sockets.iter().map(|(a, _)| a.clone()).collect();
         let shared = Arc::new(Shared {
             current: Mutex::new(self.snapshot),
@@ -115,13 +130,14 @@ impl Listeners {
         });
         for (address, socket) in self.sockets {
             let (state, shared, log) = (state.clone(), shared.clone(), log.clone());
+            let verifier = verifier.clone();
             let name = address.clone();
             std::thread::Builder::new()
                 .name(format!("radius {address}"))
                 .spawn(move || loop {
                     // A panic would be a bug; it must not silence RADIUS for good.
                     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        serve(&socket, &state, &shared, &log)
+                        serve(&socket, &state, &shared, &log, verifier.clone())
                     }));
                     if run.is_err() {
                         log(&format!("radius: the thread answering on {name} failed (a bug, please report it); restarting it"));
@@ -130,7 +146,7 @@ impl Listeners {
                 })
                 .map_err(|source| Error::Thread { address, source })?;
         }
-        Ok(())
+        Ok(verifier)
     }
 }
 
@@ -187,9 +203,15 @@ impl Shared {
 }
 
 /// Answers datagrams on `socket` until the process ends.
-fn serve(socket: &UdpSocket, state: &Arc<State>, shared: &Shared, log: &Log) {
+fn serve(
+    socket: &UdpSocket,
+    state: &Arc<State>,
+    shared: &Shared,
+    log: &Log,
+    verifier: SharedVerifier,
+) {
     let mut snapshot = shared.refresh(state, log);
-    let mut responder = Responder::new(StoreVerifier::new(state.clone()));
+    let mut responder = Responder::new(verifier);
     // One byte more than the largest packet, so an oversized datagram is seen (and dropped).
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut last_error: Option<Instant> = None;

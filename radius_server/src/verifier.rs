@@ -4,10 +4,11 @@
 use crate::Error;
 use sparekey_admin::State;
 use sparekey_conf::PolicyFile;
-use sparekey_core::redeem::{redeem, Login};
+use sparekey_core::cached_redeem::{CacheLimits, CachedRedeemer, Presented};
 use sparekey_core::store::Store;
 use sparekey_core::{identity, Code, Time, Verdict};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// A code presented in a verified Access-Request.
 #[derive(Debug, Clone, Copy)]
@@ -34,46 +35,126 @@ pub trait Verifier {
     ) -> Result<Verdict, Error>;
 }
 
-/// The real verifier: sparekey-core's redeem against the store, with the user's groups from
-/// NSS. Holds one store connection, opened on first use and reopened after a failure.
-#[derive(Debug)]
-pub struct StoreVerifier {
-    state: Arc<State>,
-    store: Option<Store>,
+/// The real verifier, shared by every answering thread: sparekey-core's cached redeemer over
+/// one store connection (opened on first use, reopened after a failure), with the user's
+/// groups from NSS. Audit events of the hot path are written by [`SharedVerifier::flush`],
+/// which a background thread calls every [`FLUSH_INTERVAL`] and sparekeyd at shutdown.
+#[derive(Debug, Clone)]
+pub struct SharedVerifier {
+    inner: Arc<Inner>,
 }
 
-impl StoreVerifier {
+#[derive(Debug)]
+struct Inner {
+    state: Arc<State>,
+    redeemer: Mutex<Option<CachedRedeemer>>,
+    /// Serialises flushes (the background thread and shutdown).
+    writer: Mutex<Option<Store>>,
+}
+
+/// How often gathered audit events are written to the store (and syslog).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+impl SharedVerifier {
     /// A verifier over the daemon's state; the store is opened when first needed.
     pub fn new(state: Arc<State>) -> Self {
-        StoreVerifier { state, store: None }
+        SharedVerifier {
+            inner: Arc::new(Inner {
+                state,
+                redeemer: Mutex::new(None),
+                writer: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Writes the audit events gathered so far, in one transaction on a connection of its own
+    /// (so the answering threads never wait for the disk). Events are kept for the next try
+    /// when the store fails.
+    pub fn flush(&self) -> Result<usize, Error> {
+        let mut writer = lock(&self.inner.writer);
+        let events = match lock(&self.inner.redeemer).as_mut() {
+            Some(r) if r.has_audit() => r.take_audit(),
+            _ => return Ok(0),
+        };
+        let n = events.len();
+        let store = match writer.as_mut() {
+            Some(s) => s,
+            None => writer.insert(self.inner.state.open_store()?),
+        };
+        if let Err(e) = store.record_all(events) {
+            *writer = None;
+            return Err(e.into());
+        }
+        Ok(n)
+    }
+
+    /// Starts the thread that flushes every [`FLUSH_INTERVAL`]; failures go to `log`, at most
+    /// once a minute.
+    pub fn spawn_flusher(&self, log: Arc<dyn Fn(&str) + Send + Sync>) -> std::io::Result<()> {
+        let me = self.clone();
+        std::thread::Builder::new().name("radius audit".into()).spawn(move || {
+            let mut last_error: Option<std::time::Instant> = None;
+            loop {
+                std::thread::sleep(FLUSH_INTERVAL);
+                if let Err(e) = me.flush() {
+                    if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        last_error = Some(std::time::Instant::now());
+                        log(&format!("radius: audit events could not be written yet (kept for the next try): {e}"));
+                    }
+                }
+            }
+        })?;
+        Ok(())
     }
 }
 
-impl Verifier for StoreVerifier {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Verifier for SharedVerifier {
     fn verify(
         &mut self,
         policies: &PolicyFile,
         request: &CodeRequest<'_>,
         now: Time,
     ) -> Result<Verdict, Error> {
-        let groups = identity::groups_of(request.user)?;
-        let store = match &mut self.store {
-            Some(s) => s,
-            None => self.store.insert(self.state.open_store()?),
+        let mut guard = lock(&self.inner.redeemer);
+        let redeemer = match guard.as_mut() {
+            Some(r) => r,
+            None => {
+                let store = self.inner.state.open_store()?;
+                guard.insert(CachedRedeemer::new(
+                    store,
+                    self.inner.state.key().clone(),
+                    CacheLimits::default(),
+                ))
+            }
         };
-        let login = Login {
+        let presented = Presented {
             user: request.user,
-            groups: &groups,
             service: request.service,
             // Policy `hosts` name the hosts PAM logins happen on; a VPN login has none, so a
             // credential or policy limited to hosts does not work over RADIUS.
             host: None,
             source: request.source,
+            code: request.code,
         };
-        let verdict = redeem(store, self.state.key(), policies, &login, request.code, now);
+        let verdict = redeemer.redeem(policies, &presented, now, &identity::groups_of);
         if verdict.is_err() {
-            // Start afresh next time: the connection may be what failed.
-            self.store = None;
+            // Start afresh next time: the connection may be what failed. Gathered audit
+            // events are written first so that none is lost.
+            let pending = redeemer.take_audit();
+            *guard = None;
+            drop(guard);
+            if !pending.is_empty() {
+                if let Ok(mut s) = self.inner.state.open_store() {
+                    let _ = s.record_all(pending);
+                }
+            }
         }
         Ok(verdict?)
     }

@@ -297,11 +297,29 @@ pub fn child_env(
 
 /// Runs `t` in a child process and returns what it saw.
 pub fn run(site: &Site, services: &Services, t: &Transaction) -> Outcome {
-    let result = result_file();
-    let out = command(site, services, t, result.path())
-        .output()
-        .expect("run the PAM child");
-    outcome(&out, result.path())
+    for attempt in 0..WRAPPER_RETRIES {
+        let result = result_file();
+        let out = command(site, services, t, result.path())
+            .output()
+            .expect("run the PAM child");
+        if !wrapper_failed(&out) {
+            return outcome(&out, result.path());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1)));
+    }
+    panic!("pam_wrapper failed to set up its directory {WRAPPER_RETRIES} times in a row");
+}
+
+/// How often a child is started again when pam_wrapper itself failed to start.
+pub const WRAPPER_RETRIES: usize = 10;
+
+/// Whether pam_wrapper failed to set itself up in the child. pam_wrapper 1.1.4 copies the
+/// service directory to /tmp/pam.X (X one of 62 letters) and, when several processes start
+/// at once, two may race for the same stale X; the loser prints PWRAP_ERROR and runs with
+/// the system's real PAM configuration. Such a run says nothing about sparekey: its result
+/// is thrown away and the child started again (the race itself is pam_wrapper's, not ours).
+pub fn wrapper_failed(out: &std::process::Output) -> bool {
+    String::from_utf8_lossy(&out.stderr).contains("PWRAP_ERROR")
 }
 
 /// A file the child (perhaps as nobody) can write its result to.

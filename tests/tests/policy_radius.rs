@@ -138,14 +138,22 @@ fn fixed_and_universal_credentials_work_over_radius() {
         "carol is not in staff"
     );
     let (_, audit) = vpn.site.ctl_json(&["audit"]);
-    let redeemers: Vec<&str> = audit["events"]
+    // Uses of an uncapped credential are gathered: one event per user with a count.
+    let redeems: Vec<(&str, &str)> = audit["events"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["action"] == "redeem")
-        .map(|e| e["subject"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["subject"].as_str().unwrap(),
+                e["reason"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
-    assert_eq!(redeemers, ["bob", "bob", "alice", "helpdesk1"]);
+    let subjects: Vec<&str> = redeems.iter().map(|(s, _)| *s).collect();
+    assert_eq!(subjects, ["bob", "alice", "helpdesk1"], "{redeems:?}");
+    assert!(redeems[0].1.starts_with("2 times, "), "{redeems:?}");
 }
 
 #[test]
@@ -195,4 +203,34 @@ fn a_flood_of_wrong_codes_locks_the_user_out_until_unlocked() {
     let (rc, _) = vpn.site.ctl_json(&["unlock", "alice"]);
     assert_eq!(rc, 0);
     assert_eq!(vpn.verdict("alice", &code), "Access-Accept");
+}
+
+#[test]
+fn gathered_audit_events_are_written_when_sparekeyd_stops() {
+    let vpn = Vpn::new(POLICY);
+    let code = vpn.site.issue(&["alice", "--multi"]).1;
+    for _ in 0..3 {
+        assert_eq!(vpn.verdict("alice", &code), "Access-Accept");
+    }
+    assert_eq!(vpn.verdict("outsider", "12345"), "Access-Reject");
+    let Vpn { site, _daemon, .. } = vpn;
+    assert_eq!(_daemon.stop(), Some(0));
+    let key = std::sync::Arc::new(sparekey_core::SiteKey::load(&site.key).unwrap());
+    let store = sparekey_core::Store::open_existing(
+        &site.store,
+        key,
+        std::sync::Arc::new(sparekey_core::audit::NoSink),
+    )
+    .unwrap();
+    let events = store.audit(None, 100).unwrap();
+    let redeem = events
+        .iter()
+        .find(|e| e.action == sparekey_core::Action::Redeem)
+        .expect("the redeems were written at shutdown");
+    assert!(
+        redeem.reason.as_deref().unwrap().starts_with("3 times"),
+        "{redeem:?}"
+    );
+    assert!(events.iter().any(|e| e.subject == "outsider" && e.reason.as_deref() == Some("user is in no policy")), "{events:?}");
+    assert_eq!(store.verify_audit_chain().unwrap(), None);
 }

@@ -86,6 +86,12 @@ pub(crate) fn audit(
             ),
         ));
     }
+    // Events a hot path gathered but has not written yet belong in what the caller reads.
+    state.flush_audit().map_err(|e| {
+        Failure::Failed(format!(
+            "gathered audit events could not be written first: {e}"
+        ))
+    })?;
     let store = state.open_store()?;
     if verify {
         if !caller.may(config, RoleAction::Audit, "*") && !caller.is_superadmin() {

@@ -1,8 +1,10 @@
 //! Audit events: who did what to whom, with which credential, from where and why; never a code.
 //! Each is kept in the store, chained to the one before by an HMAC, and sent to a sink (syslog).
 
+mod batch;
 mod syslog;
 
+pub use self::batch::AuditBatch;
 pub use self::syslog::SyslogSink;
 
 use crate::Time;

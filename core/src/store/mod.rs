@@ -292,60 +292,181 @@ impl Store {
         now: Time,
         source: &str,
     ) -> Result<Verdict, Error> {
+        self.redeem_tracked(attempt, enabled, policy, now, source)
+            .map(|r| r.verdict)
+    }
+
+    /// [`Store::redeem`], also telling the store's generation just before and after this
+    /// transaction, so a cache can tell its own change from another process's.
+    pub fn redeem_tracked(
+        &mut self,
+        attempt: &Attempt<'_>,
+        enabled: bool,
+        policy: Option<&Policy>,
+        now: Time,
+        source: &str,
+    ) -> Result<Redeemed, Error> {
         self.write(|tx, events| {
-            let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
-            let since = now - Duration::seconds(window);
-            let failures: u32 = tx
-                .query_row("SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2", params![attempt.user, since.timestamp()], |r| r.get(0))
-                .map_err(sql_err)?;
-            let creds = user_credentials(tx, attempt.user, now - Duration::days(HISTORY_DAYS))?;
-            let ctx = Context { enabled, policy, recent_failures: failures, now };
-            let verdict = decision::decide(&creds, attempt, &ctx);
-            let event = |action, reason: Option<&str>| {
-                let mut e = AuditEvent::new(now, action, attempt.user, attempt.user).service(attempt.service).source(source);
-                e.reason = reason.map(str::to_string);
-                e
-            };
-            match &verdict {
-                Verdict::Accepted { credential, counted, activates, not_after } => {
-                    if *activates {
-                        tx.execute(
+            let generation_before = read_generation(tx)?;
+            let verdict = redeem_in(tx, events, attempt, enabled, policy, now, source)?;
+            Ok(Redeemed {
+                verdict,
+                generation_before,
+                generation_after: read_generation(tx)?,
+            })
+        })
+    }
+
+    /// The store's generation: it changes whenever any process changes credentials or
+    /// failure counts (not on audit appends).
+    pub fn generation(&self) -> Result<i64, Error> {
+        read_generation(&self.conn)
+    }
+
+    /// What a login by `user` could match at `now`, for a cache: their usable credentials
+    /// and the universal ones, and their failures since `since`.
+    pub fn login_state(
+        &self,
+        user: &str,
+        now: Time,
+        since: Time,
+    ) -> Result<(Vec<Credential>, Vec<Time>), Error> {
+        let creds = self.login_credentials(user, now)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT at FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at")
+            .map_err(|e| self.fail(e))?;
+        let failures = stmt
+            .query_map(params![user, since.timestamp()], |r| {
+                r.get::<_, i64>(0).map(rows::time)
+            })
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.fail(e))?;
+        Ok((creds, failures))
+    }
+
+    /// Records events that change nothing else, in one transaction (a batch from a cache).
+    pub fn record_all(&mut self, batch: Vec<AuditEvent>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(|_, events| {
+            events.extend(batch);
+            Ok(())
+        })
+    }
+}
+
+/// What [`Store::redeem_tracked`] tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    /// The verdict, as [`Store::redeem`] gives it.
+    pub verdict: Verdict,
+    /// The generation when the transaction began (it holds the write lock throughout).
+    pub generation_before: i64,
+    /// The generation when it ended.
+    pub generation_after: i64,
+}
+
+fn read_generation(conn: &Connection) -> Result<i64, Error> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = 'generation'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(sql_err)
+}
+
+/// The body of a redeem transaction: decide against the stored state and record the outcome.
+fn redeem_in(
+    tx: &Transaction<'_>,
+    events: &mut Vec<AuditEvent>,
+    attempt: &Attempt<'_>,
+    enabled: bool,
+    policy: Option<&Policy>,
+    now: Time,
+    source: &str,
+) -> Result<Verdict, Error> {
+    let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
+    let since = now - Duration::seconds(window);
+    let failures: u32 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2",
+            params![attempt.user, since.timestamp()],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    let creds = user_credentials(tx, attempt.user, now - Duration::days(HISTORY_DAYS))?;
+    let ctx = Context {
+        enabled,
+        policy,
+        recent_failures: failures,
+        now,
+    };
+    let verdict = decision::decide(&creds, attempt, &ctx);
+    let event = |action, reason: Option<&str>| {
+        let mut e = AuditEvent::new(now, action, attempt.user, attempt.user)
+            .service(attempt.service)
+            .source(source);
+        e.reason = reason.map(str::to_string);
+        e
+    };
+    match &verdict {
+        Verdict::Accepted {
+            credential,
+            counted,
+            activates,
+            not_after,
+        } => {
+            if *activates {
+                tx.execute(
                             "UPDATE credentials SET not_before = ?2, not_after = ?3, activate_secs = NULL WHERE id = ?1 AND activate_secs IS NOT NULL",
                             params![credential, now.timestamp(), not_after.timestamp()],
                         )
                         .map_err(sql_err)?;
-                    }
-                    if *counted {
-                        let n = tx
+            }
+            if *counted {
+                let n = tx
                             .execute("UPDATE credentials SET used = used + 1 WHERE id = ?1 AND (max_uses IS NULL OR used < max_uses)", params![credential])
                             .map_err(sql_err)?;
-                        if n != 1 {
-                            // Cannot happen inside the transaction; refuse rather than exceed a cap.
-                            events.push(event(Action::Failure, Some(Reason::UsedUp.as_str())).credential(credential));
-                            return Ok(Verdict::Rejected(Reason::UsedUp));
-                        }
-                    }
-                    events.push(event(Action::Redeem, None).credential(credential));
-                }
-                Verdict::Rejected(reason) => {
-                    let matched = matched_id(&creds, attempt);
-                    let mut e = event(Action::Failure, Some(reason.as_str()));
-                    e.credential = matched;
-                    events.push(e);
-                    if reason.counts_as_failure() {
-                        tx.execute("DELETE FROM failures WHERE user = ?1 AND at <= ?2", params![attempt.user, since.timestamp()]).map_err(sql_err)?;
-                        tx.execute("INSERT INTO failures (user, at) VALUES (?1, ?2)", params![attempt.user, now.timestamp()]).map_err(sql_err)?;
-                        if let Some(p) = policy.filter(|p| failures + 1 == p.lockout.attempts) {
-                            let why = format!("{} failures within {}", p.lockout.attempts, p.lockout.window);
-                            events.push(event(Action::Lockout, Some(&why)));
-                        }
-                    }
+                if n != 1 {
+                    // Cannot happen inside the transaction; refuse rather than exceed a cap.
+                    events.push(
+                        event(Action::Failure, Some(Reason::UsedUp.as_str()))
+                            .credential(credential),
+                    );
+                    return Ok(Verdict::Rejected(Reason::UsedUp));
                 }
             }
-            Ok(verdict)
-        })
+            events.push(event(Action::Redeem, None).credential(credential));
+        }
+        Verdict::Rejected(reason) => {
+            let matched = matched_id(&creds, attempt);
+            let mut e = event(Action::Failure, Some(reason.as_str()));
+            e.credential = matched;
+            events.push(e);
+            if reason.counts_as_failure() {
+                tx.execute(
+                    "DELETE FROM failures WHERE user = ?1 AND at <= ?2",
+                    params![attempt.user, since.timestamp()],
+                )
+                .map_err(sql_err)?;
+                tx.execute(
+                    "INSERT INTO failures (user, at) VALUES (?1, ?2)",
+                    params![attempt.user, now.timestamp()],
+                )
+                .map_err(sql_err)?;
+                if let Some(p) = policy.filter(|p| failures + 1 == p.lockout.attempts) {
+                    let why = format!(
+                        "{} failures within {}",
+                        p.lockout.attempts, p.lockout.window
+                    );
+                    events.push(event(Action::Lockout, Some(&why)));
+                }
+            }
+        }
     }
+    Ok(verdict)
+}
 
+impl Store {
     /// Clears `user`'s failure count, ending a lockout. Returns how many failures were cleared.
     pub fn unlock(&mut self, user: &str, now: Time, origin: Origin<'_>) -> Result<usize, Error> {
         self.write(|tx, events| {

@@ -42,5 +42,23 @@ CREATE TABLE IF NOT EXISTS audit (
     mac        BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, seq);
+-- generation: bumped by every change to credentials or failures (by any process), so a
+-- long-running reader can tell with one small read whether what it cached is still true.
+-- Audit appends do not bump it.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+CREATE TRIGGER IF NOT EXISTS credentials_inserted AFTER INSERT ON credentials
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS credentials_updated AFTER UPDATE ON credentials
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS credentials_deleted AFTER DELETE ON credentials
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS failures_inserted AFTER INSERT ON failures
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS failures_deleted AFTER DELETE ON failures
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 PRAGMA user_version = 1;
 ";

@@ -1,0 +1,244 @@
+//! Redeeming codes in a long-running process (sparekeyd's RADIUS responder) without a store
+//! write on the common paths. A user's credentials, failures and groups are cached; the store's
+//! generation, which every change to credentials or failures bumps, says when the cache is
+//! stale. Only outcomes that change nothing are decided from the cache: an uncapped code
+//! accepted, a locked-out user refused, a user in no policy or a switched-off organisation
+//! refused. Their audit events are gathered in an [`AuditBatch`] for a later write. Everything
+//! else (a capped or first-use code, any refusal that counts or needs a precise reason) goes
+//! through [`Store::redeem_tracked`], one transaction, as a login by PAM does.
+
+use crate::audit::{Action, AuditBatch, AuditEvent};
+use crate::credential::digest_subject;
+use crate::decision::{self, Attempt, Context, Reason};
+use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
+use sparekey_conf::{Kind, PolicyFile};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long things are trusted.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// How often the store's generation is read (zero: before every decision). Changes by
+    /// other processes (a PAM login, an admin's revoke) are seen within this time.
+    pub recheck: chrono::Duration,
+    /// How long a user's unix groups are trusted.
+    pub groups_ttl: chrono::Duration,
+    /// Users cached at most; the cache starts afresh beyond.
+    pub max_users: usize,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            recheck: chrono::Duration::milliseconds(1),
+            groups_ttl: chrono::Duration::seconds(30),
+            max_users: 100_000,
+        }
+    }
+}
+
+/// A code presented by `user` on `service`.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// The service policies match.
+    pub service: &'a str,
+    /// The host, when known.
+    pub host: Option<&'a str>,
+    /// From where, for the audit log.
+    pub source: &'a str,
+    /// The code.
+    pub code: &'a Code,
+}
+
+#[derive(Debug)]
+struct UserState {
+    creds: Vec<Credential>,
+    failures: Vec<Time>,
+}
+
+/// A store connection with caches in front of it.
+pub struct CachedRedeemer {
+    store: Store,
+    key: Arc<SiteKey>,
+    limits: CacheLimits,
+    generation: Option<i64>,
+    checked_at: Option<Time>,
+    users: HashMap<String, UserState>,
+    groups: HashMap<String, (Vec<String>, Time)>,
+    audit: AuditBatch,
+}
+
+impl std::fmt::Debug for CachedRedeemer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedRedeemer")
+            .field("users", &self.users.len())
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Looks up a user's unix groups (NSS in production).
+pub type GroupLookup<'a> = &'a dyn Fn(&str) -> Result<Vec<String>, Error>;
+
+impl CachedRedeemer {
+    /// Caches in front of `store`.
+    pub fn new(store: Store, key: Arc<SiteKey>, limits: CacheLimits) -> Self {
+        CachedRedeemer {
+            store,
+            key,
+            limits,
+            generation: None,
+            checked_at: None,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+            audit: AuditBatch::default(),
+        }
+    }
+
+    /// Verifies `presented` and records the outcome: in the store at once when it changes
+    /// something, else as an audit event in the batch ([`CachedRedeemer::take_audit`]).
+    pub fn redeem(
+        &mut self,
+        policies: &PolicyFile,
+        presented: &Presented<'_>,
+        now: Time,
+        lookup: GroupLookup<'_>,
+    ) -> Result<Verdict, Error> {
+        self.refresh(now)?;
+        let groups = self.groups_of(presented.user, now, lookup)?;
+        let policy = policies.policy_for(presented.user, &groups);
+        let early = if !policies.enabled {
+            Some(Reason::Disabled)
+        } else if policy.is_none() {
+            Some(Reason::NotEligible)
+        } else {
+            None
+        };
+        if let Some(reason) = early {
+            return Ok(self.refuse_quietly(presented, reason, now));
+        }
+        let policy = policy.expect("checked above");
+        let since = now - crate::seconds(policy.lockout.window.as_secs());
+        if !self.users.contains_key(presented.user) {
+            if self.users.len() >= self.limits.max_users {
+                self.users.clear();
+            }
+            let (creds, failures) = self.store.login_state(presented.user, now, since)?;
+            self.users
+                .insert(presented.user.to_string(), UserState { creds, failures });
+        }
+        let state = &self.users[presented.user];
+        let recent = state.failures.iter().filter(|t| **t > since).count() as u32;
+        if recent >= policy.lockout.attempts {
+            return Ok(self.refuse_quietly(presented, Reason::LockedOut, now));
+        }
+        let attempt = Attempt {
+            user: presented.user,
+            service: presented.service,
+            host: presented.host,
+            digest: self.key.digest(presented.user, presented.code.as_bytes()),
+            universal_digest: policy.allows_kind(Kind::Universal).then(|| {
+                self.key.digest(
+                    &digest_subject(Kind::Universal, presented.user, policy.name()),
+                    presented.code.as_bytes(),
+                )
+            }),
+        };
+        let ctx = Context {
+            enabled: true,
+            policy: Some(policy),
+            recent_failures: recent,
+            now,
+        };
+        let verdict = decision::decide(&state.creds, &attempt, &ctx);
+        if let Verdict::Accepted {
+            credential,
+            counted: false,
+            activates: false,
+            ..
+        } = &verdict
+        {
+            let event = AuditEvent::new(now, Action::Redeem, presented.user, presented.user)
+                .credential(credential)
+                .service(presented.service)
+                .source(presented.source);
+            self.audit.add(event);
+            return Ok(verdict);
+        }
+        // Anything else changes the store or needs its precise answer: one transaction.
+        let out = self
+            .store
+            .redeem_tracked(&attempt, true, Some(policy), now, presented.source)?;
+        if self.generation == Some(out.generation_before) {
+            self.users.remove(presented.user);
+        } else {
+            self.users.clear();
+        }
+        self.generation = Some(out.generation_after);
+        Ok(out.verdict)
+    }
+
+    /// The audit events gathered since the last call, for one write.
+    pub fn take_audit(&mut self) -> Vec<AuditEvent> {
+        self.audit.drain()
+    }
+
+    /// Whether audit events are waiting.
+    pub fn has_audit(&self) -> bool {
+        !self.audit.is_empty()
+    }
+
+    fn refuse_quietly(&mut self, presented: &Presented<'_>, reason: Reason, now: Time) -> Verdict {
+        let event = AuditEvent::new(now, Action::Failure, presented.user, presented.user)
+            .service(presented.service)
+            .source(presented.source)
+            .reason(reason.as_str());
+        self.audit.add(event);
+        Verdict::Rejected(reason)
+    }
+
+    /// Drops the cached credentials when another process (or connection) changed the store.
+    fn refresh(&mut self, now: Time) -> Result<(), Error> {
+        let due = self
+            .checked_at
+            .is_none_or(|t| now - t >= self.limits.recheck || now < t);
+        if !due {
+            return Ok(());
+        }
+        let generation = self.store.generation()?;
+        if self.generation != Some(generation) {
+            self.users.clear();
+            self.generation = Some(generation);
+        }
+        self.checked_at = Some(now);
+        Ok(())
+    }
+
+    fn groups_of(
+        &mut self,
+        user: &str,
+        now: Time,
+        lookup: GroupLookup<'_>,
+    ) -> Result<Vec<String>, Error> {
+        if let Some((groups, until)) = self.groups.get(user) {
+            if now < *until {
+                return Ok(groups.clone());
+            }
+        }
+        let groups = lookup(user)?;
+        if self.groups.len() >= self.limits.max_users {
+            self.groups.clear();
+        }
+        self.groups.insert(
+            user.to_string(),
+            (groups.clone(), now + self.limits.groups_ttl),
+        );
+        Ok(groups)
+    }
+}
+
+#[cfg(test)]
+#[path = "cached_redeem_tests.rs"]
+mod tests;

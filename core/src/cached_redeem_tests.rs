@@ -1,0 +1,295 @@
+//! Tests of the cached redeemer against a real SQLite store, with injected time.
+
+use super::*;
+use crate::audit::NoSink;
+use crate::issue::{make_credential, IssueRequest};
+use crate::store::Origin;
+use crate::Uses;
+use chrono::{Duration, TimeZone, Utc};
+use std::cell::Cell;
+use std::path::Path;
+
+const ORIGIN: Origin<'static> = Origin {
+    actor: "root",
+    source: "test",
+};
+
+fn policies() -> PolicyFile {
+    sparekey_conf::parse_policy(
+        "enabled = true\n[[policy]]\nname = \"staff\"\ngroups = [\"staff\"]\nservices = [\"vpn\"]\nlockout = { attempts = 3, window = \"15m\" }\n",
+        Path::new("p.toml"),
+    )
+    .unwrap()
+}
+
+fn t0() -> Time {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: Arc<SiteKey>,
+    redeemer: CachedRedeemer,
+    policies: PolicyFile,
+    lookups: Cell<u32>,
+}
+
+impl Fixture {
+    fn new(limits: CacheLimits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(SiteKey::from_bytes(&[3; 32]));
+        let store = Store::open(&dir.path().join("s.db"), key.clone(), Arc::new(NoSink)).unwrap();
+        let redeemer = CachedRedeemer::new(store, key.clone(), limits);
+        Fixture {
+            dir,
+            key,
+            redeemer,
+            policies: policies(),
+            lookups: Cell::new(0),
+        }
+    }
+
+    fn other_connection(&self) -> Store {
+        Store::open(
+            &self.dir.path().join("s.db"),
+            self.key.clone(),
+            Arc::new(NoSink),
+        )
+        .unwrap()
+    }
+
+    fn issue(&self, user: &str, uses: Uses) -> Code {
+        let code = Code::generate(&Default::default()).unwrap();
+        let req = IssueRequest {
+            user: user.into(),
+            kind: Kind::Temporary,
+            lifetime: None,
+            not_before: None,
+            not_after: None,
+            uses,
+            services: vec![],
+            hosts: vec![],
+            reason: None,
+            issued_by: "root".into(),
+            activate_within: None,
+        };
+        let cred = make_credential(&self.policies.policy[0], &req, &code, &self.key, t0()).unwrap();
+        self.other_connection().issue(&cred, ORIGIN).unwrap();
+        code
+    }
+
+    fn try_code(&mut self, user: &str, code: &Code, now: Time) -> Verdict {
+        let lookups = &self.lookups;
+        let lookup = |u: &str| {
+            lookups.set(lookups.get() + 1);
+            Ok(if u == "mallory" {
+                vec![]
+            } else {
+                vec!["staff".to_string()]
+            })
+        };
+        let presented = Presented {
+            user,
+            service: "vpn",
+            host: None,
+            source: "radius client=gw",
+            code,
+        };
+        self.redeemer
+            .redeem(&self.policies, &presented, now, &lookup)
+            .unwrap()
+    }
+
+    /// (generation, audit rows) as stored.
+    fn stored(&self) -> (i64, usize) {
+        let s = self.other_connection();
+        (
+            s.generation().unwrap(),
+            s.audit(None, 100_000).unwrap().len(),
+        )
+    }
+}
+
+fn every_time() -> CacheLimits {
+    CacheLimits {
+        recheck: Duration::zero(),
+        ..CacheLimits::default()
+    }
+}
+
+#[test]
+fn accepting_an_uncapped_code_writes_nothing_until_the_batch() {
+    let mut f = Fixture::new(every_time());
+    let code = f.issue("alice", Uses::Multi);
+    let before = f.stored();
+    for s in 0..50 {
+        assert!(matches!(
+            f.try_code("alice", &code, t0() + Duration::seconds(s)),
+            Verdict::Accepted { .. }
+        ));
+    }
+    assert_eq!(f.stored(), before, "no store write on the hot path");
+    let events = f.redeemer.take_audit();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, Action::Redeem);
+    assert!(
+        events[0].reason.as_deref().unwrap().starts_with("50 times"),
+        "{:?}",
+        events[0]
+    );
+}
+
+#[test]
+fn a_single_use_code_goes_through_the_store_and_works_once() {
+    let mut f = Fixture::new(every_time());
+    let code = f.issue("alice", Uses::Single);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { counted: true, .. }
+    ));
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+    let actions: Vec<Action> = f
+        .other_connection()
+        .audit(Some("alice"), 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, [Action::Issue, Action::Redeem, Action::Failure]);
+}
+
+#[test]
+fn a_lockout_costs_writes_only_until_it_holds() {
+    let mut f = Fixture::new(every_time());
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            f.try_code("alice", &wrong, t0()),
+            Verdict::Rejected(Reason::WrongCode)
+        );
+    }
+    let locked = f.stored();
+    for _ in 0..100 {
+        assert_eq!(
+            f.try_code("alice", &wrong, t0()),
+            Verdict::Rejected(Reason::LockedOut)
+        );
+    }
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::LockedOut),
+        "even the right code"
+    );
+    assert_eq!(
+        f.stored(),
+        locked,
+        "refusals while locked out write nothing"
+    );
+    let events = f.redeemer.take_audit();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("locked out after too many failures (101 times"),
+        "{events:?}"
+    );
+    // The window passes: the right code works again.
+    assert!(matches!(
+        f.try_code("alice", &code, t0() + Duration::minutes(16)),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn changes_by_another_process_are_seen() {
+    let mut f = Fixture::new(every_time());
+    let code = f.issue("alice", Uses::Multi);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    f.other_connection()
+        .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+        .unwrap();
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::Revoked)
+    );
+    // A code issued after the cache was filled is found.
+    let fresh = f.issue("alice", Uses::Multi);
+    assert!(matches!(
+        f.try_code("alice", &fresh, t0()),
+        Verdict::Accepted { .. }
+    ));
+    // An unlock by an admin ends a lockout at once.
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for _ in 0..4 {
+        f.try_code("alice", &wrong, t0());
+    }
+    assert_eq!(
+        f.try_code("alice", &fresh, t0()),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    f.other_connection().unlock("alice", t0(), ORIGIN).unwrap();
+    assert!(matches!(
+        f.try_code("alice", &fresh, t0()),
+        Verdict::Accepted { .. }
+    ));
+}
+
+#[test]
+fn the_generation_is_read_at_most_once_per_recheck_interval() {
+    let mut f = Fixture::new(CacheLimits {
+        recheck: Duration::seconds(1),
+        ..CacheLimits::default()
+    });
+    let code = f.issue("alice", Uses::Multi);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    f.other_connection()
+        .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+        .unwrap();
+    assert!(
+        matches!(
+            f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
+            Verdict::Accepted { .. }
+        ),
+        "within the interval the cache stands"
+    );
+    assert_eq!(
+        f.try_code("alice", &code, t0() + Duration::seconds(1)),
+        Verdict::Rejected(Reason::Revoked)
+    );
+}
+
+#[test]
+fn users_in_no_policy_cost_no_write_and_groups_are_looked_up_once() {
+    let mut f = Fixture::new(every_time());
+    let before = f.stored();
+    let code = Code::from_input(b"1234567890").unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            f.try_code("mallory", &code, t0()),
+            Verdict::Rejected(Reason::NotEligible)
+        );
+    }
+    assert_eq!(f.stored(), before);
+    assert_eq!(f.lookups.get(), 1, "groups cached for their TTL");
+    f.try_code("mallory", &code, t0() + Duration::seconds(31));
+    assert_eq!(f.lookups.get(), 2);
+    let mut disabled = policies();
+    disabled.enabled = false;
+    f.policies = disabled;
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::Disabled)
+    );
+}
