@@ -7,7 +7,7 @@
 //! else (a capped or first-use code, any refusal that counts or needs a precise reason) goes
 //! through [`Store::redeem_tracked`], one transaction, as a login by PAM does.
 
-use crate::audit::{Action, AuditBatch, AuditEvent};
+use crate::audit::{Action, AuditBatch, AuditEvent, EventRef};
 use crate::credential::digest_subject;
 use crate::decision::{self, Attempt, Context, Reason};
 use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
@@ -108,7 +108,7 @@ impl CachedRedeemer {
     ) -> Result<Verdict, Error> {
         self.refresh(now)?;
         let groups = self.groups_of(presented.user, now, lookup)?;
-        let policy = policies.policy_for(presented.user, &groups);
+        let policy = policies.policy_for(presented.user, groups);
         let early = if !policies.enabled {
             Some(Reason::Disabled)
         } else if policy.is_none() {
@@ -160,11 +160,16 @@ impl CachedRedeemer {
             ..
         } = &verdict
         {
-            let event = AuditEvent::new(now, Action::Redeem, presented.user, presented.user)
-                .credential(credential)
-                .service(presented.service)
-                .source(presented.source);
-            self.audit.add(event);
+            self.audit.add(EventRef {
+                time: now,
+                action: Action::Redeem,
+                actor: presented.user,
+                subject: presented.user,
+                credential: Some(credential),
+                service: Some(presented.service),
+                source: presented.source,
+                reason: None,
+            });
             return Ok(verdict);
         }
         // Anything else changes the store or needs its precise answer: one transaction.
@@ -191,11 +196,16 @@ impl CachedRedeemer {
     }
 
     fn refuse_quietly(&mut self, presented: &Presented<'_>, reason: Reason, now: Time) -> Verdict {
-        let event = AuditEvent::new(now, Action::Failure, presented.user, presented.user)
-            .service(presented.service)
-            .source(presented.source)
-            .reason(reason.as_str());
-        self.audit.add(event);
+        self.audit.add(EventRef {
+            time: now,
+            action: Action::Failure,
+            actor: presented.user,
+            subject: presented.user,
+            credential: None,
+            service: Some(presented.service),
+            source: presented.source,
+            reason: Some(reason.as_str()),
+        });
         Verdict::Rejected(reason)
     }
 
@@ -221,21 +231,17 @@ impl CachedRedeemer {
         user: &str,
         now: Time,
         lookup: GroupLookup<'_>,
-    ) -> Result<Vec<String>, Error> {
-        if let Some((groups, until)) = self.groups.get(user) {
-            if now < *until {
-                return Ok(groups.clone());
+    ) -> Result<&[String], Error> {
+        let fresh = self.groups.get(user).is_some_and(|(_, until)| now < *until);
+        if !fresh {
+            let groups = lookup(user)?;
+            if self.groups.len() >= self.limits.max_users {
+                self.groups.clear();
             }
+            self.groups
+                .insert(user.to_string(), (groups, now + self.limits.groups_ttl));
         }
-        let groups = lookup(user)?;
-        if self.groups.len() >= self.limits.max_users {
-            self.groups.clear();
-        }
-        self.groups.insert(
-            user.to_string(),
-            (groups.clone(), now + self.limits.groups_ttl),
-        );
-        Ok(groups)
+        Ok(&self.groups[user].0)
     }
 }
 

@@ -4,21 +4,12 @@
 
 use super::{Action, AuditEvent};
 use crate::Time;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Distinct events one batch holds before further ones are only counted.
 pub const MAX_DISTINCT: usize = 4096;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    action: &'static str,
-    actor: String,
-    subject: String,
-    credential: Option<String>,
-    service: Option<String>,
-    source: String,
-    reason: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 struct Tally {
@@ -30,49 +21,102 @@ struct Tally {
 /// Events waiting to be written.
 #[derive(Debug, Default)]
 pub struct AuditBatch {
-    tallies: HashMap<Key, Tally>,
-    order: Vec<Key>,
+    /// Tallies in the order their events first came.
+    tallies: Vec<Tally>,
+    /// Fingerprint of an event (all but its time) to the tallies that have it.
+    index: HashMap<u64, Vec<usize>>,
+    hasher: RandomState,
     overflow: HashMap<&'static str, (Action, u64, Time, Time)>,
+}
+
+/// An event to add, borrowed: nothing is allocated when it repeats one already held.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    /// When.
+    pub time: Time,
+    /// What.
+    pub action: Action,
+    /// Who.
+    pub actor: &'a str,
+    /// Whom.
+    pub subject: &'a str,
+    /// Which credential.
+    pub credential: Option<&'a str>,
+    /// Which service.
+    pub service: Option<&'a str>,
+    /// From where.
+    pub source: &'a str,
+    /// Why.
+    pub reason: Option<&'a str>,
+}
+
+impl EventRef<'_> {
+    fn same_as(&self, e: &AuditEvent) -> bool {
+        self.action == e.action
+            && self.actor == e.actor
+            && self.subject == e.subject
+            && self.credential == e.credential.as_deref()
+            && self.service == e.service.as_deref()
+            && self.source == e.source
+            && self.reason == e.reason.as_deref()
+    }
+
+    fn to_event(self) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            time: self.time,
+            action: self.action,
+            actor: self.actor.to_string(),
+            subject: self.subject.to_string(),
+            credential: self.credential.map(str::to_string),
+            service: self.service.map(str::to_string),
+            source: self.source.to_string(),
+            reason: self.reason.map(str::to_string),
+        }
+    }
 }
 
 impl AuditBatch {
     /// Adds one event.
-    pub fn add(&mut self, event: AuditEvent) {
-        let key = Key {
-            action: event.action.as_str(),
-            actor: event.actor.clone(),
-            subject: event.subject.clone(),
-            credential: event.credential.clone(),
-            service: event.service.clone(),
-            source: event.source.clone(),
-            reason: event.reason.clone(),
-        };
-        if let Some(t) = self.tallies.get_mut(&key) {
-            t.count += 1;
-            t.last = t.last.max(event.time);
-            return;
+    pub fn add(&mut self, e: EventRef<'_>) {
+        let mut h = self.hasher.build_hasher();
+        (
+            e.action.as_str(),
+            e.actor,
+            e.subject,
+            e.credential,
+            e.service,
+            e.source,
+            e.reason,
+        )
+            .hash(&mut h);
+        let fingerprint = h.finish();
+        if let Some(slots) = self.index.get(&fingerprint) {
+            if let Some(&i) = slots.iter().find(|&&i| e.same_as(&self.tallies[i].event)) {
+                let t = &mut self.tallies[i];
+                t.count += 1;
+                t.last = t.last.max(e.time);
+                return;
+            }
         }
         if self.tallies.len() >= MAX_DISTINCT {
-            let o = self.overflow.entry(event.action.as_str()).or_insert((
-                event.action,
-                0,
-                event.time,
-                event.time,
-            ));
+            let o = self
+                .overflow
+                .entry(e.action.as_str())
+                .or_insert((e.action, 0, e.time, e.time));
             o.1 += 1;
-            o.3 = o.3.max(event.time);
+            o.3 = o.3.max(e.time);
             return;
         }
-        self.order.push(key.clone());
-        let last = event.time;
-        self.tallies.insert(
-            key,
-            Tally {
-                event,
-                count: 1,
-                last,
-            },
-        );
+        self.index
+            .entry(fingerprint)
+            .or_default()
+            .push(self.tallies.len());
+        self.tallies.push(Tally {
+            event: e.to_event(),
+            count: 1,
+            last: e.time,
+        });
     }
 
     /// Whether nothing is waiting.
@@ -83,11 +127,9 @@ impl AuditBatch {
     /// Takes the events to write, in the order they first came. An event seen more than once
     /// says so in its reason: "wrong code (37 times, 12:00:01Z to 12:00:02Z)".
     pub fn drain(&mut self) -> Vec<AuditEvent> {
-        let mut out = Vec::with_capacity(self.order.len() + self.overflow.len());
-        for key in self.order.drain(..) {
-            let Some(t) = self.tallies.remove(&key) else {
-                continue;
-            };
+        let mut out = Vec::with_capacity(self.tallies.len() + self.overflow.len());
+        self.index.clear();
+        for t in self.tallies.drain(..) {
             let mut e = t.event;
             if t.count > 1 {
                 let times = format!(
@@ -103,7 +145,6 @@ impl AuditBatch {
             }
             out.push(e);
         }
-        self.tallies.clear();
         let mut overflow: Vec<_> = self.overflow.drain().collect();
         overflow.sort_by_key(|(name, _)| *name);
         for (_, (action, count, first, last)) in overflow {
@@ -129,11 +170,17 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap() + Duration::seconds(s)
     }
 
-    fn failure(user: &str, at: i64) -> AuditEvent {
-        AuditEvent::new(t(at), Action::Failure, user, user)
-            .service("vpn")
-            .source("radius client=gw")
-            .reason("locked out")
+    fn failure(user: &str, at: i64) -> EventRef<'_> {
+        EventRef {
+            time: t(at),
+            action: Action::Failure,
+            actor: user,
+            subject: user,
+            credential: None,
+            service: Some("vpn"),
+            source: "radius client=gw",
+            reason: Some("locked out"),
+        }
     }
 
     #[test]
@@ -158,7 +205,8 @@ mod tests {
     fn a_flood_of_distinct_events_is_capped() {
         let mut b = AuditBatch::default();
         for i in 0..(MAX_DISTINCT + 500) {
-            b.add(failure(&format!("user{i}"), 0));
+            let user = format!("user{i}");
+            b.add(failure(&user, 0));
         }
         let events = b.drain();
         assert_eq!(events.len(), MAX_DISTINCT + 1);

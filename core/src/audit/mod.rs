@@ -4,7 +4,7 @@
 mod batch;
 mod syslog;
 
-pub use self::batch::AuditBatch;
+pub use self::batch::{AuditBatch, EventRef};
 pub use self::syslog::SyslogSink;
 
 use crate::Time;
