@@ -6,7 +6,7 @@ use super::{Action, AuditEvent};
 use crate::Time;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// Distinct events one batch holds before further ones are only counted.
 pub const MAX_DISTINCT: usize = 4096;
@@ -79,8 +79,7 @@ impl EventRef<'_> {
 impl AuditBatch {
     /// Adds one event.
     pub fn add(&mut self, e: EventRef<'_>) {
-        let mut h = self.hasher.build_hasher();
-        (
+        let fingerprint = self.hasher.hash_one((
             e.action.as_str(),
             e.actor,
             e.subject,
@@ -88,9 +87,7 @@ impl AuditBatch {
             e.service,
             e.source,
             e.reason,
-        )
-            .hash(&mut h);
-        let fingerprint = h.finish();
+        ));
         if let Some(slots) = self.index.get(&fingerprint) {
             if let Some(&i) = slots.iter().find(|&&i| e.same_as(&self.tallies[i].event)) {
                 let t = &mut self.tallies[i];
