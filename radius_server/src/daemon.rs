@@ -153,6 +153,7 @@ pub fn run(args: Args) -> ExitCode {
             "disabled"
         }
     ));
+    crate::notify::ready(say);
     loop {
         match signals.wait() {
             Ok(Signal::SIGHUP) => match state.reload("root", "signal SIGHUP", chrono::Utc::now()) {

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod dedup;
 mod error;
 pub mod listener;
+pub mod notify;
 pub mod ratelimit;
 pub mod responder;
 pub mod source;
