@@ -156,20 +156,24 @@ pub fn run(args: Args) -> ExitCode {
     crate::notify::ready(say);
     loop {
         match signals.wait() {
-            Ok(Signal::SIGHUP) => match state.reload("root", "signal SIGHUP", chrono::Utc::now()) {
-                Ok(c) => say(&format!(
-                    "configuration reloaded: {} policies, temporary codes {}",
-                    c.policy.policy.len(),
-                    if c.policy.enabled {
-                        "enabled"
-                    } else {
-                        "disabled"
-                    }
-                )),
-                Err(e) => say(&format!(
-                    "configuration NOT reloaded, the running one stays in force:\n{e}"
-                )),
-            },
+            Ok(Signal::SIGHUP) => {
+                crate::notify::reloading(say);
+                match state.reload("root", "signal SIGHUP", chrono::Utc::now()) {
+                    Ok(c) => say(&format!(
+                        "configuration reloaded: {} policies, temporary codes {}",
+                        c.policy.policy.len(),
+                        if c.policy.enabled {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
+                    )),
+                    Err(e) => say(&format!(
+                        "configuration NOT reloaded, the running one stays in force:\n{e}"
+                    )),
+                }
+                crate::notify::ready(say);
+            }
             Ok(s) => {
                 say(&format!("{s} received, stopping"));
                 if let Err(e) = radius.flush() {
