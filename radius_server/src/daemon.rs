@@ -14,9 +14,9 @@ use std::sync::Arc;
 /// Exit status for a configuration error (EX_CONFIG), as ntpd-rs and sysexits use it.
 pub const EXIT_CONFIG: u8 = 78;
 
-/// sparekeyd: serves sparekey's admin socket and answers RADIUS for temporary codes.
+/// Serves sparekey's admin socket and answers RADIUS for temporary codes.
 #[derive(Debug, Parser)]
-#[command(name = "sparekeyd", version, about, long_about = None)]
+#[command(name = "sparekeyd", version, long_about = None)]
 pub struct Args {
     /// The daemon's configuration; policy.toml is read from beside it unless it says otherwise.
     #[arg(long, value_name = "PATH", default_value = sparekey_conf::DEFAULT_CONFIG_PATH)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Issue, list and revoke sparekey temporary codes through sparekeyd's admin socket.
 #[derive(Debug, Parser)]
-#[command(name = "sparekeyctl", version, about, long_about = None)]
+#[command(name = "sparekeyctl", version, long_about = None)]
 pub struct Cli {
     /// Read the admin socket's path from this sparekey.toml.
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "socket")]
