@@ -295,8 +295,24 @@ pub fn child_env(
         .env(RESULT_VAR, result);
 }
 
+/// Holds off other PAM children of this test process while it lives. pam_wrapper copies a
+/// service directory to /tmp/pam.X, and children of two tests starting together can end up
+/// reading each other's copy (another test's site: a silent wrong result) or fail to make
+/// one (see [`wrapper_failed`]). Children of one test share a directory, so a test that
+/// starts many at once holds this for all of them.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs `t` in a child process and returns what it saw.
 pub fn run(site: &Site, services: &Services, t: &Transaction) -> Outcome {
+    let _one_at_a_time = exclusive();
+    run_locked(site, services, t)
+}
+
+/// [`run`] for a caller that already holds [`exclusive`].
+pub fn run_locked(site: &Site, services: &Services, t: &Transaction) -> Outcome {
     for attempt in 0..WRAPPER_RETRIES {
         let result = result_file();
         let out = command(site, services, t, result.path())

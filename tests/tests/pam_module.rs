@@ -343,7 +343,10 @@ fn a_caller_that_is_not_root_is_refused_without_a_crash() {
         .arg(std::env::current_exe().unwrap())
         .args(pam::child_args());
     pam::child_env(&mut cmd, &f.site, &f.services, &t, result.path());
-    let out = cmd.output().expect("run setpriv");
+    let out = {
+        let _one_at_a_time = pam::exclusive();
+        cmd.output().expect("run setpriv")
+    };
     assert!(out.status.success(), "{out:?}");
     check(
         &pam::outcome(&out, result.path()),
@@ -411,6 +414,7 @@ fn twenty_processes_racing_for_one_single_use_code_let_exactly_one_in() {
     let f = Fixture::new();
     let code = f.issue(&["alice"]);
     let t = Transaction::new("sshd", "alice", &[&code]);
+    let _no_other_pam_children = pam::exclusive();
     let runs: Vec<_> = (0..20)
         .map(|_| {
             let result = pam::result_file();
@@ -428,7 +432,7 @@ fn twenty_processes_racing_for_one_single_use_code_let_exactly_one_in() {
         })
         .collect::<Vec<_>>()
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| pam::run(&f.site, &f.services, &t)))
+        .map(|o| o.unwrap_or_else(|| pam::run_locked(&f.site, &f.services, &t)))
         .collect();
     let rcs: Vec<i32> = outcomes.iter().map(|o| o.rc).collect();
     eprintln!("results of the 20 racing logins: {rcs:?}");

@@ -22,6 +22,17 @@ use std::sync::Arc;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The filter for credentials that could still be redeemed at ?2.
+const ACTIVE_AT_2: &str =
+    "not_after > ?2 AND revoked_at IS NULL AND (max_uses IS NULL OR used < max_uses)";
+
+fn credentials_sql(by_user: &str, active: &str) -> String {
+    format!(
+        "SELECT {} FROM credentials WHERE {by_user} AND {active} ORDER BY issued_at DESC, rowid DESC",
+        rows::CREDENTIAL_COLUMNS
+    )
+}
+
 /// Credentials this long past their end are not loaded to explain a refusal.
 const HISTORY_DAYS: i64 = 30;
 
@@ -109,6 +120,14 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
+        // Closing the last connection would checkpoint the WAL with several fsyncs; a PAM
+        // login (often the only connection) should not pay for that. SQLite checkpoints
+        // automatically as the WAL grows.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         let version: i64 = conn
@@ -244,10 +263,40 @@ impl Store {
         user: Option<&str>,
         active_at: Option<Time>,
     ) -> Result<Vec<Credential>, Error> {
-        let sql = format!(
-            "SELECT {} FROM credentials WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR (revoked_at IS NULL AND not_after > ?2 AND (max_uses IS NULL OR used < max_uses))) ORDER BY issued_at DESC, rowid DESC",
-            rows::CREDENTIAL_COLUMNS
-        );
+        // One statement per shape, each answerable from the (user, not_after) index: an
+        // `?1 IS NULL OR user = ?1` filter would make SQLite scan the whole table.
+        let by_user = if user.is_some() {
+            "user = ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let active = if active_at.is_some() {
+            ACTIVE_AT_2
+        } else {
+            "?2 IS NULL"
+        };
+        self.select_credentials(by_user, active, user, active_at)
+    }
+
+    /// What `user` could log in with at `active_at`: their own usable credentials and the
+    /// universal ones (which [`crate::decision`] matches to the user's policy).
+    pub fn login_credentials(&self, user: &str, active_at: Time) -> Result<Vec<Credential>, Error> {
+        self.select_credentials(
+            "user IN (?1, '*')",
+            ACTIVE_AT_2,
+            Some(user),
+            Some(active_at),
+        )
+    }
+
+    fn select_credentials(
+        &self,
+        by_user: &str,
+        active: &str,
+        user: Option<&str>,
+        active_at: Option<Time>,
+    ) -> Result<Vec<Credential>, Error> {
+        let sql = credentials_sql(by_user, active);
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.fail(e))?;
         let rows = stmt
             .query_map(
@@ -257,18 +306,6 @@ impl Store {
             .and_then(|r| r.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.fail(e));
         rows
-    }
-
-    /// What `user` could log in with at `active_at`: their own usable credentials and the
-    /// universal ones (which [`crate::decision`] matches to the user's policy).
-    pub fn login_credentials(&self, user: &str, active_at: Time) -> Result<Vec<Credential>, Error> {
-        let mut creds = self.credentials(Some(user), Some(active_at))?;
-        if user != crate::credential::UNIVERSAL_USER {
-            creds.extend(
-                self.credentials(Some(crate::credential::UNIVERSAL_USER), Some(active_at))?,
-            );
-        }
-        Ok(creds)
     }
 
     /// Failed attempts of `user` since `since`.
@@ -292,8 +329,50 @@ impl Store {
         now: Time,
         source: &str,
     ) -> Result<Verdict, Error> {
-        self.redeem_tracked(attempt, enabled, policy, now, source)
-            .map(|r| r.verdict)
+        // Most logins change nothing but the audit log (an uncapped code accepted, a refusal
+        // that does not count). Their commit need not wait for the disk: in WAL mode with
+        // synchronous=NORMAL it survives a crash of the process, not a power cut. A commit
+        // that spends a use, starts a window or counts a failure waits for fsync as always.
+        // The guess is made on a read just before; the transaction itself stays authoritative.
+        let durable = self.changes_state(attempt, enabled, policy, now)?;
+        if durable {
+            return self
+                .redeem_tracked(attempt, enabled, policy, now, source)
+                .map(|r| r.verdict);
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.fail(e))?;
+        let out = self.redeem_tracked(attempt, enabled, policy, now, source);
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.fail(e))?;
+        out.map(|r| r.verdict)
+    }
+
+    /// Whether redeeming `attempt` now would change credentials or failure counts.
+    fn changes_state(
+        &self,
+        attempt: &Attempt<'_>,
+        enabled: bool,
+        policy: Option<&Policy>,
+        now: Time,
+    ) -> Result<bool, Error> {
+        let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
+        let failures = self.failures_since(attempt.user, now - Duration::seconds(window))?;
+        let creds = user_credentials(&self.conn, attempt.user, now - Duration::days(HISTORY_DAYS))?;
+        let ctx = Context {
+            enabled,
+            policy,
+            recent_failures: failures,
+            now,
+        };
+        Ok(match decision::decide(&creds, attempt, &ctx) {
+            Verdict::Accepted {
+                counted, activates, ..
+            } => counted || activates,
+            Verdict::Rejected(reason) => reason.counts_as_failure(),
+        })
     }
 
     /// [`Store::redeem`], also telling the store's generation just before and after this
@@ -589,7 +668,7 @@ fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> Result<(), Error> 
 }
 
 fn user_credentials(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user: &str,
     ended_after: Time,
 ) -> Result<Vec<Credential>, Error> {

@@ -429,3 +429,37 @@ fn first_use_activation_is_stored_and_fixes_the_window() {
         Verdict::Rejected(Reason::Expired)
     );
 }
+
+#[test]
+fn login_lookups_use_the_index_and_never_scan_the_table() {
+    let f = Fixture::new();
+    let plan = |sql: &str| -> String {
+        let mut stmt = f
+            .store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map(params!["alice", 0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        rows.join("; ")
+    };
+    for sql in [
+        credentials_sql("user = ?1", ACTIVE_AT_2),
+        credentials_sql("user IN (?1, '*')", ACTIVE_AT_2),
+        credentials_sql("user = ?1", "?2 IS NULL"),
+        format!(
+            "SELECT {} FROM credentials WHERE user IN (?1, '*') AND not_after > ?2",
+            rows::CREDENTIAL_COLUMNS
+        ),
+        "SELECT at FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at".to_string(),
+    ] {
+        let p = plan(&sql);
+        assert!(
+            p.starts_with("SEARCH") && p.contains("INDEX") && !p.contains("SCAN"),
+            "{sql}\n=> {p}"
+        );
+    }
+}
