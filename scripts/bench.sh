@@ -1,0 +1,366 @@
+#!/bin/bash
+# sparekey's benchmark (issue 7; BENCHMARKS.md says how to read it). One command:
+#
+#   sudo ./scripts/bench.sh
+#
+# Builds sparekeyd, pam_sparekey.so and the benchmark tools in release mode, starts a
+# private FreeRADIUS 3.2 (Debian's packages, stock default site: PAP against the users
+# file) and a private sparekeyd on loopback, and drives both with the same load generator
+# (bench/, sparekey-bench) and the same request mixes:
+#   accept   a valid multi-use code (FreeRADIUS: the right password)
+#   wrong    a wrong code, counted towards lockout (FreeRADIUS: a wrong password)
+#   unknown  a user in no policy (FreeRADIUS: a user not in the users file)
+#   locked   a wrong code for a user who is locked out (FreeRADIUS: a wrong password)
+# Then: a 50,000-accept burst on each; the mixes on sparekeyd at 5,000/s with 1,000
+# credentials in the store (and at the end with 1,000,000); latency and loss at 80% of each
+# server's peak accept rate; accept latency during a flood of wrong codes for one locked-out
+# user; and the PAM benchmark (pam_sparekey against pam_permit, with 100,000 credentials). Nothing outside a temporary directory changes, apart from Debian
+# packages installed when missing. Takes about 4 minutes after the build. Not run in CI.
+#
+# Environment:
+#   BENCH_TARGET_DIR  cargo target dir (default: $CARGO_TARGET_DIR, else ./target)
+#   BENCH_OUT         where results go (default: $BENCH_TARGET_DIR/bench/<date-time>)
+#   BENCH_DURATION    seconds per measurement (default 5), BENCH_WARMUP (default 1)
+#   BENCH_SK_PORT     sparekeyd's port (default 18740); BENCH_FR_PORT FreeRADIUS's (18750,
+#                     and the two ports after it)
+#   BENCH_SKIP_BUILD=1, BENCH_KEEP=1 (keep the temporary directory), BENCH_SKIP_SCALE=1,
+#   BENCH_SKIP_PAM=1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STARTED=$(date +%s)
+
+TARGET_DIR=${BENCH_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}
+DURATION=${BENCH_DURATION:-5}
+WARMUP=${BENCH_WARMUP:-1}
+SK_PORT=${BENCH_SK_PORT:-18740}
+FR_PORT=${BENCH_FR_PORT:-18750}
+# The generator: 4 sockets x 32 outstanding = 128 requests in flight, one thread (it drives
+# well over 100,000 requests/s on one core here; the other core is left to the server).
+GEN_ARGS=(--sockets 4 --threads 1 --window 32 --timeout-ms 1000)
+# Scale runs compare CPU per request with 1,000 and 1,000,000 credentials under the same
+# load: 5,000 requests/s (below what sparekeyd's duplicate cache holds), at most 8 in
+# flight (a server slower than that gets fewer: the generator waits for a free slot) and a
+# 5 s timeout, so that even a server that slows down badly with the store's size answers
+# and its CPU per request can be read.
+SCALE_ARGS=(--rate 5000 --sockets 4 --threads 1 --window 2 --timeout-ms 5000)
+
+say() { printf '==> %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bench.sh: run as root: pam_sparekey accepts only root callers, and missing Debian packages are installed" >&2
+    exit 1
+fi
+. scripts/deps.sh
+if ! command -v freeradius >/dev/null 2>&1 || ! command -v radclient >/dev/null 2>&1; then
+    say "installing FreeRADIUS (freeradius freeradius-utils)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends freeradius freeradius-utils >/dev/null
+fi
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    say "building in release mode (target dir $TARGET_DIR)"
+    CARGO_TARGET_DIR=$TARGET_DIR cargo build --quiet --release --locked \
+        -p sparekey-radius -p pam_sparekey -p sparekey-bench
+fi
+BIN=$TARGET_DIR/release
+for f in sparekeyd libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench; do
+    [ -e "$BIN/$f" ] || { echo "bench.sh: $BIN/$f is missing; build first" >&2; exit 1; }
+done
+
+OUT=${BENCH_OUT:-$TARGET_DIR/bench/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: > "$RESULTS"
+DIR=$(mktemp -d /tmp/sparekey-bench.XXXXXX)
+chmod 755 "$DIR"
+SK_PID=""
+FR_PID=""
+stop_sparekeyd() {
+    if [ -n "$SK_PID" ]; then
+        kill "$SK_PID" 2>/dev/null || true
+        wait "$SK_PID" 2>/dev/null || true
+        SK_PID=""
+    fi
+}
+stop_freeradius() {
+    if [ -n "$FR_PID" ]; then
+        kill "$FR_PID" 2>/dev/null || true
+        wait "$FR_PID" 2>/dev/null || true
+        FR_PID=""
+    fi
+}
+cleanup() {
+    stop_sparekeyd
+    stop_freeradius
+    cp "$DIR/sparekeyd.log" "$OUT/" 2>/dev/null || true
+    cp "$DIR/freeradius/log/radius.log" "$OUT/freeradius.log" 2>/dev/null || true
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench.sh: kept $DIR"
+    else
+        rm -rf "$DIR"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the machine ------------------------------------------------------------------------
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "nproc: $(nproc)"
+    echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+    echo "kernel: $(uname -r)"
+    echo "freeradius: $(freeradius -v 2>/dev/null | sed -n '1s/.*FreeRADIUS Version \([^,]*\).*/\1/p')"
+    echo "rustc: $(rustc --version)"
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "sparekeyd built: $(date -u -r "$BIN/sparekeyd" +%Y-%m-%dT%H:%M:%SZ)"
+} | tee "$OUT/machine.txt"
+
+# --- sparekeyd's site: config, policies, users and codes --------------------------------
+say "setting up sparekeyd and FreeRADIUS in $DIR"
+SECRET_FILE=$DIR/bench.secret
+(umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$SECRET_FILE")
+SECRET=$(cat "$SECRET_FILE")
+cat > "$DIR/sparekey.toml" <<TOML
+[store]
+path = "state/sparekey.db"
+key-file = "site.key"
+
+[admin]
+socket = "run/admin.sock"
+
+[audit]
+syslog = false
+
+[radius]
+listen = ["127.0.0.1:$SK_PORT"]
+
+[[radius.client]]
+name = "bench"
+address = "127.0.0.1"
+secret-file = "bench.secret"
+service = "vpn"
+TOML
+list() { # list PREFIX N -> "P0", "P1", ...
+    local out="" i
+    for ((i = 0; i < $2; i++)); do out="$out\"$1$i\", "; done
+    echo "${out%, }"
+}
+# Policy order matters (the first match decides and conf scans users lists in turn): the
+# accept users first, the 1,000 wrong-code users last. "wrong" never locks anyone out
+# (lockout after 1,000,000 failures within 1 s), so every wrong code there takes the full
+# counted-failure path; "flood" locks its user out after 5, like the default.
+cat > "$DIR/policy.toml" <<TOML
+enabled = true
+contact = "the benchmark"
+
+[[policy]]
+name = "bench"
+users = [$(list u 100)]
+services = ["vpn"]
+default-lifetime = "1d"
+lockout = { attempts = 5, window = "15m" }
+
+[[policy]]
+name = "flood"
+users = ["victim"]
+services = ["vpn"]
+lockout = { attempts = 5, window = "15m" }
+
+[[policy]]
+name = "pam"
+users = ["pamuser"]
+services = ["sk-bench"]
+lockout = { attempts = 5, window = "15m" }
+
+[[policy]]
+name = "wrong"
+users = [$(list w 1000)]
+services = ["vpn"]
+lockout = { attempts = 1000000, window = "1s" }
+TOML
+"$BIN/sparekeyd" --check --config "$DIR/sparekey.toml" >/dev/null
+FILL=("$BIN/sparekey-bench-fill")
+"${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy bench --prefix u --users 100 --out "$DIR/accept-codes.tsv"
+"${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy wrong --prefix w --users 1000 --out "$DIR/wrong-codes.tsv"
+"${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy flood --user victim --out "$DIR/victim-codes.tsv"
+"${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy pam --user pamuser --out "$DIR/pam-codes.tsv"
+"${FILL[@]}" fill --config "$DIR/sparekey.toml" --total 1000
+
+# The mixes: the same lines for both servers.
+WRONG_CODE=00000-00000
+awk -F'\t' '{print $1"\t"$2"\taccept"}' "$DIR/accept-codes.tsv" > "$DIR/mix-accept.tsv"
+awk -F'\t' -v c=$WRONG_CODE '{print $1"\t"c"\treject"}' "$DIR/wrong-codes.tsv" > "$DIR/mix-wrong.tsv"
+for ((i = 0; i < 1000; i++)); do printf 'nobody%d\t12345-67890\treject\n' $i; done > "$DIR/mix-unknown.tsv"
+printf 'victim\t%s\treject\n' $WRONG_CODE > "$DIR/mix-locked.tsv"
+
+# FreeRADIUS: the same users with the same codes as Cleartext-Password.
+cat "$DIR/accept-codes.tsv" "$DIR/wrong-codes.tsv" "$DIR/victim-codes.tsv" > "$DIR/fr-users.tsv"
+scripts/bench-freeradius.sh "$DIR/freeradius" "$FR_PORT" "$SECRET" "$DIR/fr-users.tsv"
+
+# --- the servers ------------------------------------------------------------------------
+for port in "$SK_PORT" "$FR_PORT" $((FR_PORT + 1)) $((FR_PORT + 2)); do
+    if ss -Hlun "sport = :$port" 2>/dev/null | grep -q .; then
+        echo "bench.sh: UDP port $port is in use (another benchmark still running?); set BENCH_SK_PORT / BENCH_FR_PORT" >&2
+        exit 1
+    fi
+done
+# Waits until SERVER answers on PORT (one accepted request), or gives up after 10 s.
+wait_ready() {
+    local name=$1 port=$2 i
+    for ((i = 0; i < 50; i++)); do
+        if "$BIN/sparekey-bench" --server "127.0.0.1:$port" --secret-file "$SECRET_FILE" \
+            --requests "$DIR/mix-accept.tsv" --count 1 --warmup 0 --sockets 1 --threads 1 \
+            --window 1 --timeout-ms 200 --pool 256 --json 2>/dev/null | grep -q '"accepts":1,'; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "bench.sh: $name does not answer on 127.0.0.1:$port; its log:" >&2
+    cat "$DIR/$name.log" >&2 || true
+    [ "$name" = freeradius ] && tail -20 "$DIR/freeradius/log/radius.log" >&2
+    exit 1
+}
+start_sparekeyd() {
+    "$BIN/sparekeyd" --config "$DIR/sparekey.toml" 2>>"$DIR/sparekeyd.log" &
+    SK_PID=$!
+    wait_ready sparekeyd "$SK_PORT"
+}
+start_freeradius() {
+    freeradius -f -d "$DIR/freeradius" >"$DIR/freeradius.log" 2>&1 &
+    FR_PID=$!
+    wait_ready freeradius "$FR_PORT"
+}
+say "starting FreeRADIUS $(freeradius -v 2>/dev/null | sed -n '1s/.*FreeRADIUS Version \([^,]*\).*/\1/p') on 127.0.0.1:$FR_PORT and sparekeyd on 127.0.0.1:$SK_PORT"
+start_freeradius
+start_sparekeyd
+
+CHECK_FAILED=0
+# sparekeyd replays replies to retransmits for 5 s and holds at most 65,536 of them per
+# socket: each run on sparekeyd starts 5.5 s after the previous one ended, so that it starts
+# with an empty duplicate cache whatever the previous run left.
+SK_LAST_END=0
+quiet_gap() {
+    python3 -c "import time,sys; time.sleep(max(0.0, 5.5 - (time.time() - float(sys.argv[1]))))" "$SK_LAST_END"
+}
+# run SERVER MIX LABEL [generator arguments...]: one measurement, appended to $RESULTS.
+run() {
+    local server=$1 mix=$2 label=$3 port pid rc=0
+    shift 3
+    case $server in
+        sparekeyd) port=$SK_PORT pid=$SK_PID; quiet_gap ;;
+        freeradius) port=$FR_PORT pid=$FR_PID ;;
+    esac
+    "$BIN/sparekey-bench" --server "127.0.0.1:$port" --secret-file "$SECRET_FILE" \
+        --requests "$DIR/mix-$mix.tsv" --server-pid "$pid" --label "$label" --jsonl "$RESULTS" \
+        "${GEN_ARGS[@]}" --warmup "$WARMUP" "$@" || rc=$?
+    [ "$server" = sparekeyd ] && SK_LAST_END=$(date +%s.%N)
+    case $rc in
+        0) ;;
+        3) CHECK_FAILED=1 ;;
+        *) echo "bench.sh: the generator failed ($rc)" >&2; exit "$rc" ;;
+    esac
+}
+# field PHASE/SERVER/MIX KEY: a number from the results.
+field() {
+    python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["label"] == sys.argv[2]: v = r[sys.argv[3]]
+print(v)' "$RESULTS" "$1" "$2"
+}
+
+say "locking out the flood's victim on sparekeyd (5 wrong codes)"
+run sparekeyd locked setup/sparekeyd/lock --count 10 --warmup 0 >/dev/null
+
+say "throughput: each mix, both servers, ${DURATION}s each after ${WARMUP}s of warm-up"
+for mix in accept wrong unknown locked; do
+    for server in freeradius sparekeyd; do
+        run "$server" "$mix" "base/$server/$mix" --duration "$DURATION"
+    done
+done
+
+say "capacity: 50,000 accepts in one burst (below sparekeyd's duplicate-cache limit of 65,536 replies per 5 s)"
+for server in freeradius sparekeyd; do
+    run "$server" accept "burst/$server/accept" --count 50000 --warmup 0
+done
+
+if [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
+    say "scale: sparekeyd with 1,000 credentials, 5,000/s, at most 8 in flight"
+    for mix in accept wrong unknown locked; do
+        run sparekeyd "$mix" "scale1k/sparekeyd/$mix" --duration "$DURATION" "${SCALE_ARGS[@]}"
+    done
+fi
+
+say "latency at 80% of each server's peak accept rate"
+for server in sparekeyd freeradius; do
+    peak=$(field "base/$server/accept" requests_per_s)
+    rate=$(python3 -c "print(max(100, round(0.8 * $peak)))")
+    run "$server" accept "rate80/$server/accept" --rate "$rate" --window 128 --duration $((DURATION * 2))
+done
+
+say "lockout flood: accepts of other users alone, then during a flood of wrong codes for the locked-out victim"
+peak=$(field base/sparekeyd/accept requests_per_s)
+locked_peak=$(field base/sparekeyd/locked requests_per_s)
+accept_rate=$(python3 -c "print(max(100, round(0.2 * $peak)))")
+flood_rate=$(python3 -c "print(max(100, round(0.5 * $locked_peak)))")
+run sparekeyd accept floodbase/sparekeyd/accept --rate "$accept_rate" --window 64 --duration "$DURATION"
+quiet_gap
+"$BIN/sparekey-bench" --server "127.0.0.1:$SK_PORT" --secret-file "$SECRET_FILE" \
+    --requests "$DIR/mix-locked.tsv" --server-pid "$SK_PID" --label flood/sparekeyd/locked \
+    --jsonl "$RESULTS" "${GEN_ARGS[@]}" --window 64 --rate "$flood_rate" --warmup 1 \
+    --duration $((DURATION + 2)) > "$DIR/flood.txt" &
+FLOOD=$!
+sleep 2
+SK_LAST_END=0 # the flood runs on: no gap before these accepts
+run sparekeyd accept floodaccept/sparekeyd/accept --rate "$accept_rate" --window 64 --duration "$DURATION" --warmup 0
+wait "$FLOOD" || CHECK_FAILED=1
+SK_LAST_END=$(date +%s.%N)
+cat "$DIR/flood.txt"
+stop_freeradius
+
+if [ "${BENCH_SKIP_PAM:-0}" != 1 ] || [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
+    stop_sparekeyd
+    say "filling the store to 100,000 credentials"
+    "${FILL[@]}" fill --config "$DIR/sparekey.toml" --total 100000
+fi
+
+if [ "${BENCH_SKIP_PAM:-0}" != 1 ]; then
+    say "PAM: pam_start + pam_authenticate + pam_end, pam_sparekey against pam_permit, under pam_wrapper"
+    MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+    SEC=/usr/lib/$MULTIARCH/security
+    [ -f "$SEC/pam_permit.so" ] || SEC=/lib/$MULTIARCH/security
+    WRAPPER=/usr/lib/$MULTIARCH/libpam_wrapper.so
+    mkdir -p "$DIR/pam.d"
+    echo "auth required $SEC/pam_deny.so" > "$DIR/pam.d/other"
+    echo "auth required $BIN/libpam_sparekey.so config=$DIR/sparekey.toml" > "$DIR/pam.d/sk-bench"
+    echo "auth required $SEC/pam_permit.so" > "$DIR/pam.d/permit-bench"
+    PAM_CODE=$(cut -f2 "$DIR/pam-codes.tsv")
+    LD_PRELOAD=$WRAPPER PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$DIR/pam.d \
+        "$BIN/sparekey-pam-bench" --service sk-bench --baseline permit-bench --user pamuser \
+        --code "$PAM_CODE" --iterations "${BENCH_PAM_ITERATIONS:-1000}" --json > "$OUT/pam.json"
+    cat "$OUT/pam.json"
+fi
+
+if [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
+    say "scale: filling the store to 1,000,000 credentials"
+    "${FILL[@]}" fill --config "$DIR/sparekey.toml" --total 1000000
+    start_sparekeyd
+    say "scale: sparekeyd with 1,000,000 credentials, 5,000/s, at most 8 in flight"
+    for mix in accept wrong unknown locked; do
+        run sparekeyd "$mix" "scale1m/sparekeyd/$mix" --duration "$DURATION" "${SCALE_ARGS[@]}"
+    done
+fi
+stop_sparekeyd
+
+echo
+python3 scripts/bench_table.py "$RESULTS" "$OUT/pam.json" | tee "$OUT/table.txt"
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+echo "results: $OUT ($(cd "$OUT" && ls | tr '\n' ' ' | sed 's/ $//')); took $(( $(date +%s) - STARTED )) s"
+if [ "$CHECK_FAILED" = 1 ]; then
+    echo "bench.sh: some replies failed their checks (see the lines above)" >&2
+    exit 3
+fi

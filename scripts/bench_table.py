@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Prints scripts/bench.sh's tables from the generator's JSON lines (and the PAM result).
+
+usage: bench_table.py RESULTS.jsonl [PAM.json]
+
+Each line of RESULTS.jsonl is one sparekey-bench run whose label is PHASE/SERVER/MIX.
+"""
+import json
+import sys
+
+MIXES = [
+    ("accept", "accept (valid multi-use code)"),
+    ("wrong", "wrong code (counted)"),
+    ("unknown", "unknown user"),
+    ("locked", "wrong code, user locked out"),
+]
+SERVERS = [("freeradius", "FreeRADIUS"), ("sparekeyd", "sparekeyd")]
+
+
+def load(path):
+    runs = {}
+    for line in open(path):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        parts = r.get("label", "").split("/")
+        if len(parts) == 3:
+            runs[tuple(parts)] = r
+    return runs
+
+
+def num(x, fmt="{:.0f}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def problems(r):
+    bad = []
+    if r.get("lost_in_warmup"):
+        bad.append(f"{r['lost_in_warmup']} lost in the warm-up")
+    for k in ("invalid", "unexpected_verdict", "send_errors"):
+        if r.get(k):
+            bad.append(f"{r[k]} {k.replace('_', ' ')}")
+    if r.get("rebuilt"):
+        bad.append(f"{r['rebuilt']} rebuilt")
+    if r.get("behind_schedule"):
+        bad.append(f"generator behind schedule {r['behind_schedule']}x")
+    return ", ".join(bad)
+
+
+def main():
+    runs = load(sys.argv[1])
+    out = []
+    w = out.append
+
+    w("Throughput (closed loop, 128 in flight), p99 latency, server CPU per request; 1,000 credentials")
+    w("")
+    head = f"{'mix':<30} {'server':<11} {'req/s':>8} {'p50 us':>8} {'p99 us':>8} {'lost':>6} {'CPU us/req':>10} {'cores':>6} {'gen us/req':>10}"
+    w(head)
+    w("-" * len(head))
+    ratios = []
+    for mix, name in MIXES:
+        got = {}
+        for key, sname in SERVERS:
+            r = runs.get(("base", key, mix))
+            if not r:
+                continue
+            got[key] = r
+            note = problems(r)
+            w(
+                f"{name:<30} {sname:<11} {num(r['requests_per_s']):>8} {num(r['latency_us']['p50']):>8} "
+                f"{num(r['latency_us']['p99']):>8} {r['lost']:>6} {num(r['server_cpu_us_per_req'], '{:.1f}'):>10} "
+                f"{num(r['server_cores'], '{:.2f}'):>6} {num(r['generator_cpu_us_per_req'], '{:.1f}'):>10}"
+                + (f"  [{note}]" if note else "")
+            )
+        if len(got) == 2:
+            f, s = got["freeradius"], got["sparekeyd"]
+            ratios.append(
+                (
+                    name,
+                    ratio(s["requests_per_s"], f["requests_per_s"]),
+                    ratio(s["latency_us"]["p99"], f["latency_us"]["p99"]),
+                    ratio(s["server_cpu_us_per_req"], f["server_cpu_us_per_req"]),
+                )
+            )
+    w("(lost: no reply within 1 s; sparekeyd.log in the results says why, e.g. its duplicate cache was full)")
+    w("")
+    w("sparekeyd / FreeRADIUS (targets: throughput >= 2, CPU per request <= 0.25)")
+    w("")
+    head = f"{'mix':<30} {'throughput':>10} {'p99':>8} {'CPU/req':>8}  verdict"
+    w(head)
+    w("-" * len(head))
+    for name, t, p, c in ratios:
+        ok = t is not None and c is not None and t >= 2 and c <= 0.25
+        w(f"{name:<30} {num(t, '{:.2f}'):>10} {num(p, '{:.2f}'):>8} {num(c, '{:.2f}'):>8}  {'meets' if ok else 'MISSES'} the targets")
+
+    bf, bs = runs.get(("burst", "freeradius", "accept")), runs.get(("burst", "sparekeyd", "accept"))
+    if bf or bs:
+        w("")
+        w("Capacity: 50,000 accepts in one closed-loop burst, 128 in flight (under sparekeyd's duplicate-cache limit)")
+        w("")
+        head = f"{'server':<11} {'req/s':>8} {'p99 us':>8} {'lost':>6} {'CPU us/req':>10} {'cores':>6} {'gen us/req':>10}"
+        w(head)
+        w("-" * len(head))
+        for sname, r in (("FreeRADIUS", bf), ("sparekeyd", bs)):
+            if r:
+                note = problems(r)
+                w(
+                    f"{sname:<11} {num(r['requests_per_s']):>8} {num(r['latency_us']['p99']):>8} {r['lost']:>6} "
+                    f"{num(r['server_cpu_us_per_req'], '{:.1f}'):>10} {num(r['server_cores'], '{:.2f}'):>6} "
+                    f"{num(r['generator_cpu_us_per_req'], '{:.1f}'):>10}"
+                    + (f"  [{note}]" if note else "")
+                )
+        if bf and bs:
+            t = ratio(bs["requests_per_s"], bf["requests_per_s"])
+            c = ratio(bs["server_cpu_us_per_req"], bf["server_cpu_us_per_req"])
+            w(f"sparekeyd / FreeRADIUS: throughput {num(t, '{:.2f}')}, CPU per request {num(c, '{:.2f}')}")
+
+    w("")
+    w("Open loop at 80% of each server's peak accept rate (target for sparekeyd: p99 < 1 ms, nothing lost)")
+    w("")
+    head = f"{'server':<11} {'rate/s':>8} {'req/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'lost':>6} {'CPU us/req':>10}"
+    w(head)
+    w("-" * len(head))
+    for key, sname in SERVERS:
+        r = runs.get(("rate80", key, "accept"))
+        if r:
+            note = problems(r)
+            w(
+                f"{sname:<11} {num(r['rate_target']):>8} {num(r['requests_per_s']):>8} {num(r['latency_us']['p50']):>8} "
+                f"{num(r['latency_us']['p99']):>8} {num(r['latency_us']['max']):>8} {r['lost']:>6} "
+                f"{num(r['server_cpu_us_per_req'], '{:.1f}'):>10}"
+                + (f"  [{note}]" if note else "")
+            )
+
+    base = runs.get(("floodbase", "sparekeyd", "accept"))
+    under = runs.get(("floodaccept", "sparekeyd", "accept"))
+    flood = runs.get(("flood", "sparekeyd", "locked"))
+    if base and under and flood:
+        w("")
+        w("Lockout flood: other users' accepts (open loop) without and with a flood of wrong codes for one locked-out user")
+        w("")
+        head = f"{'accepts':<26} {'rate/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'lost':>6}"
+        w(head)
+        w("-" * len(head))
+        for label, r in (("alone", base), ("during the flood", under)):
+            w(
+                f"{label:<26} {num(r['rate_target']):>8} {num(r['latency_us']['p50']):>8} {num(r['latency_us']['p99']):>8} "
+                f"{num(r['latency_us']['max']):>8} {r['lost']:>6}"
+            )
+        w(
+            f"flood: {num(flood['requests_per_s'])} wrong codes/s for one locked-out user (target {num(flood['rate_target'])}/s), "
+            f"{flood['lost']} lost, p99 {num(flood['latency_us']['p99'])} us; "
+            f"sparekeyd used {num(flood['server_cores'], '{:.2f}')} cores during the flood "
+            f"(the accepts included)"
+        )
+
+    small = {m: runs.get(("scale1k", "sparekeyd", m)) for m, _ in MIXES}
+    large = {m: runs.get(("scale1m", "sparekeyd", m)) for m, _ in MIXES}
+    if any(large.values()):
+        w("")
+        w("Scale: sparekeyd with 1,000 and with 1,000,000 credentials, open loop 5,000/s with at most 8 in flight (target: CPU ratio <= 1.5)")
+        w("(CPU us/req from /proc/PID/task/*/schedstat, nanosecond resolution; 'sent' where nothing was answered)")
+        w("")
+        head = f"{'mix':<30} {'req/s 1k':>9} {'req/s 1M':>9} {'p99 1k':>8} {'p99 1M':>8} {'lost 1M':>7} {'CPU 1k':>8} {'CPU 1M':>8} {'ratio':>6}"
+        w(head)
+        w("-" * len(head))
+        for mix, name in MIXES:
+            a, b = small.get(mix), large.get(mix)
+            if not (a and b):
+                continue
+            # CPU per answered request, from schedstat (these runs use little CPU, and
+            # /proc/PID/stat counts 10 ms ticks); per request sent when none was answered.
+            def cpu(r):
+                return r.get("server_cpu_sched_us_per_req") or r["server_cpu_us_per_req"] or r.get("server_cpu_us_per_sent")
+
+            cpu_a, cpu_b = cpu(a), cpu(b)
+            c = ratio(cpu_b, cpu_a)
+            ok = c is not None and c <= 1.5
+            w(
+                f"{name:<30} {num(a['requests_per_s']):>9} {num(b['requests_per_s']):>9} "
+                f"{num(a['latency_us']['p99']):>8} {num(b['latency_us']['p99']):>8} {b['lost']:>7} "
+                f"{num(cpu_a, '{:.1f}'):>8} {num(cpu_b, '{:.1f}'):>8} {num(c, '{:.2f}'):>6}"
+                + ("" if ok else "  MISSES")
+                + "".join(f"  [{k}: {problems(r)}]" for k, r in (("1k", a), ("1M", b)) if problems(r))
+            )
+
+    if len(sys.argv) > 2:
+        try:
+            pam = json.load(open(sys.argv[2]))
+        except (OSError, ValueError):
+            pam = None
+        if pam:
+            w("")
+            w(f"PAM, {pam['iterations']} authentications each, 100,000 credentials (target: added median <= 300 us)")
+            w("")
+            head = f"{'stack':<14} {'median us':>10} {'p99 us':>8}"
+            w(head)
+            w("-" * len(head))
+            w(f"{'pam_permit':<14} {pam['baseline_us']['p50']:>10.0f} {pam['baseline_us']['p99']:>8.0f}")
+            w(f"{'pam_sparekey':<14} {pam['module_us']['p50']:>10.0f} {pam['module_us']['p99']:>8.0f}")
+            w(f"added median: {pam['added_median_us']:.0f} us ({'meets' if pam['added_median_us'] <= 300 else 'MISSES'} the target)")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
