@@ -19,6 +19,24 @@ pub struct Config {
     pub policy: PolicyFile,
 }
 
+impl Config {
+    /// One line for a successful check: "/etc/sparekey/sparekey.toml and
+    /// /etc/sparekey/policy.toml are valid (2 policies, temporary codes enabled)".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} and {} are valid ({} policies, temporary codes {})",
+            self.path.display(),
+            self.policy_path.display(),
+            self.policy.policy.len(),
+            if self.policy.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        )
+    }
+}
+
 /// Reads and checks sparekey.toml at `path` and the policy file it names (or policy.toml beside it).
 /// Every error found in either file is reported.
 pub fn load(path: &Path) -> Result<Config, Error> {

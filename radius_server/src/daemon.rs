@@ -44,17 +44,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     if args.check {
-        println!(
-            "{} and {} are valid ({} policies, temporary codes {})",
-            config.path.display(),
-            config.policy_path.display(),
-            config.policy.policy.len(),
-            if config.policy.enabled {
-                "enabled"
-            } else {
-                "disabled"
-            }
-        );
+        println!("{}", config.summary());
         return ExitCode::SUCCESS;
     }
     // Everything sparekeyd creates (key, store, socket) is private unless made otherwise.

@@ -355,3 +355,22 @@ pub fn is_root() -> bool {
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
+
+/// Runs `cmd` with `input` on its stdin and collects its output (e.g. `sparekeyctl fixed`,
+/// which reads the passcode twice from stdin).
+pub fn run_with_input(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for the command")
+}

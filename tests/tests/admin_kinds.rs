@@ -1,9 +1,7 @@
 //! End to end: fixed passcodes, universal (break-glass) codes and activate-on-first-use,
 //! issued through the real sparekeyctl and sparekeyd and tried like a login.
 
-use sparekey_tests::site::{is_root, Site, POLICY};
-use std::io::Write;
-use std::process::Stdio;
+use sparekey_tests::site::{is_root, run_with_input, Site, POLICY};
 
 fn policy_with_kinds() -> String {
     POLICY.replace(
@@ -21,20 +19,10 @@ fn fixed(
 ) -> (i32, serde_json::Value) {
     let mut args = vec!["--json", "fixed", user];
     args.extend_from_slice(extra);
-    let mut child = site
-        .ctl_cmd(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{first}\n{second}\n").as_bytes())
-        .unwrap();
-    sparekey_tests::site::json_of(&child.wait_with_output().unwrap())
+    sparekey_tests::site::json_of(&run_with_input(
+        site.ctl_cmd(&args),
+        &format!("{first}\n{second}\n"),
+    ))
 }
 
 #[test]
@@ -123,18 +111,7 @@ fn fixed_passcodes_need_the_kind_in_policy_and_the_role() {
                 .arg("--socket")
                 .arg(&site.socket)
                 .args(["--json", "fixed", "alice"]);
-            let mut child = c
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"blue-harbour-42\nblue-harbour-42\n")
-                .unwrap();
-            child.wait_with_output().unwrap()
+            run_with_input(c, "blue-harbour-42\nblue-harbour-42\n")
         };
         let (_, v) = sparekey_tests::site::json_of(&out);
         assert!(

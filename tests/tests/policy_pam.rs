@@ -5,9 +5,7 @@
 use sparekey_tests::pam::{self, Outcome, Services, Transaction};
 use sparekey_tests::pam::{PAM_AUTH_ERR, PAM_IGNORE, PAM_MAXTRIES, PAM_SUCCESS};
 use sparekey_tests::require_pam;
-use sparekey_tests::site::{Daemon, Site, POLICY};
-use std::io::Write;
-use std::process::Stdio;
+use sparekey_tests::site::{run_with_input, Daemon, Site, POLICY};
 
 /// The child process's entry point (see sparekey_tests::pam); does nothing in a normal run.
 #[test]
@@ -127,20 +125,11 @@ fn a_refused_code_shows_the_policy_contact() {
 fn a_fixed_passcode_logs_in_many_times() {
     require_pam!();
     let f = Fixture::with_kinds();
-    let mut child = f
-        .site
-        .ctl_cmd(&["fixed", "alice", "--for", "2d"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"river-stone-1984\nriver-stone-1984\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let set = run_with_input(
+        f.site.ctl_cmd(&["fixed", "alice", "--for", "2d"]),
+        "river-stone-1984\nriver-stone-1984\n",
+    );
+    assert!(set.status.success(), "{set:?}");
     for typed in ["river-stone-1984", "RIVER STONE 1984", "riverstone1984"] {
         let o = f.login("sshd", "alice", &[typed]);
         assert_eq!(o.rc, PAM_SUCCESS, "{typed}: {o:#?}");

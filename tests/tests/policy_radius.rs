@@ -5,9 +5,7 @@
 use sparekey_tests::radius::{
     auth, free_udp_port, section, tools_installed, write_secret, ClientEntry, Run,
 };
-use sparekey_tests::site::{Daemon, Site, POLICY};
-use std::io::Write;
-use std::process::Stdio;
+use sparekey_tests::site::{run_with_input, Daemon, Site, POLICY};
 
 const SECRET: &str = "cG9saWN5LXRlc3RzLXNlY3JldC0zMi1ieXRlcw";
 
@@ -104,20 +102,11 @@ fn the_reject_carries_the_policy_contact() {
 #[test]
 fn fixed_and_universal_credentials_work_over_radius() {
     let vpn = Vpn::new(&with_kinds());
-    let mut child = vpn
-        .site
-        .ctl_cmd(&["fixed", "bob"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"orchid-lantern-7\norchid-lantern-7\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let set = run_with_input(
+        vpn.site.ctl_cmd(&["fixed", "bob"]),
+        "orchid-lantern-7\norchid-lantern-7\n",
+    );
+    assert!(set.status.success(), "{set:?}");
     assert_eq!(vpn.verdict("bob", "orchid-lantern-7"), "Access-Accept");
     assert_eq!(
         vpn.verdict("bob", "orchid-lantern-7"),

@@ -25,17 +25,7 @@ pub fn config_ok(c: &Config, json: bool) {
         });
         println!("{body}");
     } else {
-        println!(
-            "{} and {} are valid ({} policies, temporary codes {})",
-            c.path.display(),
-            c.policy_path.display(),
-            c.policy.policy.len(),
-            if c.policy.enabled {
-                "enabled"
-            } else {
-                "disabled"
-            }
-        );
+        println!("{}", c.summary());
     }
 }
 

@@ -310,13 +310,7 @@ impl Store {
 
     /// Failed attempts of `user` since `since`.
     pub fn failures_since(&self, user: &str, since: Time) -> Result<u32, Error> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2",
-                params![user, since.timestamp()],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.fail(e))
+        count_failures(&self.conn, user, since)
     }
 
     /// Verifies an attempt and records its outcome, in one transaction: a single-use code
@@ -358,16 +352,8 @@ impl Store {
         policy: Option<&Policy>,
         now: Time,
     ) -> Result<bool, Error> {
-        let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
-        let failures = self.failures_since(attempt.user, now - Duration::seconds(window))?;
-        let creds = user_credentials(&self.conn, attempt.user, now - Duration::days(HISTORY_DAYS))?;
-        let ctx = Context {
-            enabled,
-            policy,
-            recent_failures: failures,
-            now,
-        };
-        Ok(match decision::decide(&creds, attempt, &ctx) {
+        let stored = decide_stored(&self.conn, attempt, enabled, policy, now)?;
+        Ok(match stored.verdict {
             Verdict::Accepted {
                 counted, activates, ..
             } => counted || activates,
@@ -453,6 +439,47 @@ fn read_generation(conn: &Connection) -> Result<i64, Error> {
         .map_err(sql_err)
 }
 
+/// A decision against what the store holds, with what it was made from.
+struct Stored {
+    verdict: Verdict,
+    creds: Vec<Credential>,
+    failures: u32,
+    since: Time,
+}
+
+/// Decides `attempt` against the user's stored credentials and recent failures.
+fn decide_stored(
+    conn: &Connection,
+    attempt: &Attempt<'_>,
+    enabled: bool,
+    policy: Option<&Policy>,
+    now: Time,
+) -> Result<Stored, Error> {
+    let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
+    let since = now - Duration::seconds(window);
+    let failures = count_failures(conn, attempt.user, since)?;
+    let creds = user_credentials(conn, attempt.user, now - Duration::days(HISTORY_DAYS))?;
+    let ctx = Context {
+        enabled,
+        policy,
+        recent_failures: failures,
+        now,
+    };
+    let verdict = decision::decide(&creds, attempt, &ctx);
+    Ok(Stored {
+        verdict,
+        creds,
+        failures,
+        since,
+    })
+}
+
+fn count_failures(conn: &Connection, user: &str, since: Time) -> Result<u32, Error> {
+    conn.prepare_cached("SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2")
+        .and_then(|mut st| st.query_row(params![user, since.timestamp()], |r| r.get(0)))
+        .map_err(sql_err)
+}
+
 /// The body of a redeem transaction: decide against the stored state and record the outcome.
 fn redeem_in(
     tx: &Transaction<'_>,
@@ -463,23 +490,12 @@ fn redeem_in(
     now: Time,
     source: &str,
 ) -> Result<Verdict, Error> {
-    let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
-    let since = now - Duration::seconds(window);
-    let failures: u32 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2",
-            params![attempt.user, since.timestamp()],
-            |r| r.get(0),
-        )
-        .map_err(sql_err)?;
-    let creds = user_credentials(tx, attempt.user, now - Duration::days(HISTORY_DAYS))?;
-    let ctx = Context {
-        enabled,
-        policy,
-        recent_failures: failures,
-        now,
-    };
-    let verdict = decision::decide(&creds, attempt, &ctx);
+    let Stored {
+        verdict,
+        creds,
+        failures,
+        since,
+    } = decide_stored(tx, attempt, enabled, policy, now)?;
     let event = |action, reason: Option<&str>| {
         let mut e = AuditEvent::new(now, action, attempt.user, attempt.user)
             .service(attempt.service)
