@@ -120,14 +120,6 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
-        // Closing the last connection would checkpoint the WAL with several fsyncs; a PAM
-        // login (often the only connection) should not pay for that. SQLite checkpoints
-        // automatically as the WAL grows.
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         let version: i64 = conn
