@@ -15,6 +15,10 @@ use sparekey_conf::{Kind, PolicyFile};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Counted failures held for the next write at most; beyond (the store is failing), wrong
+/// codes go through the store one by one again.
+pub const MAX_PENDING: usize = 100_000;
+
 /// How long things are trusted.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheLimits {
@@ -68,6 +72,20 @@ pub struct CachedRedeemer {
     users: HashMap<String, UserState>,
     groups: HashMap<String, (Vec<String>, Time)>,
     audit: AuditBatch,
+    /// Counted failures not yet in the store (gathered, or taken but not confirmed written);
+    /// they count toward lockout on top of the stored ones.
+    unwritten: HashMap<String, Vec<Time>>,
+    /// Counted failures gathered since the last [`CachedRedeemer::take_batch`].
+    pending: Vec<(String, Time)>,
+}
+
+/// What a cache gathered for one write: see [`Store::record_batch`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Failed attempts that count toward lockout.
+    pub failures: Vec<(String, Time)>,
+    /// Audit events.
+    pub events: Vec<AuditEvent>,
 }
 
 impl std::fmt::Debug for CachedRedeemer {
@@ -94,6 +112,8 @@ impl CachedRedeemer {
             users: HashMap::new(),
             groups: HashMap::new(),
             audit: AuditBatch::default(),
+            unwritten: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -130,7 +150,11 @@ impl CachedRedeemer {
                 .insert(presented.user.to_string(), UserState { creds, failures });
         }
         let state = &self.users[presented.user];
-        let recent = state.failures.iter().filter(|t| **t > since).count() as u32;
+        let unwritten = self
+            .unwritten
+            .get(presented.user)
+            .map_or(0, |v| v.iter().filter(|t| **t > since).count());
+        let recent = (state.failures.iter().filter(|t| **t > since).count() + unwritten) as u32;
         if recent >= policy.lockout.attempts {
             return Ok(self.refuse_quietly(presented, Reason::LockedOut, now));
         }
@@ -172,6 +196,15 @@ impl CachedRedeemer {
             });
             return Ok(verdict);
         }
+        if verdict == Verdict::Rejected(Reason::WrongCode)
+            && self.pending.len() < MAX_PENDING
+            && self.is_current()?
+        {
+            // A code that matches nothing the store holds (checked just now): count it here
+            // and write it with the next batch, as a flood of guesses must not cost an fsync
+            // each. PAM logins see these failures when the batch is written.
+            return Ok(self.count_failure(presented, policy, recent, now));
+        }
         // Anything else changes the store or needs its precise answer: one transaction.
         let out = self
             .store
@@ -185,14 +218,98 @@ impl CachedRedeemer {
         Ok(out.verdict)
     }
 
-    /// The audit events gathered since the last call, for one write.
-    pub fn take_audit(&mut self) -> Vec<AuditEvent> {
-        self.audit.drain()
+    /// What was gathered since the last call, for one [`Store::record_batch`]. Its failures
+    /// keep counting until [`CachedRedeemer::written`] says they are in the store.
+    pub fn take_batch(&mut self) -> Batch {
+        Batch {
+            failures: std::mem::take(&mut self.pending),
+            events: self.audit.drain(),
+        }
     }
 
-    /// Whether audit events are waiting.
-    pub fn has_audit(&self) -> bool {
-        !self.audit.is_empty()
+    /// Whether anything waits to be written.
+    pub fn has_batch(&self) -> bool {
+        !self.audit.is_empty() || !self.pending.is_empty()
+    }
+
+    /// `failures` (from [`CachedRedeemer::take_batch`]) are in the store now: they are counted
+    /// from there, so the cached store state is dropped and these are no longer added to it.
+    pub fn written(&mut self, failures: &[(String, Time)]) {
+        for (user, at) in failures {
+            if let Some(times) = self.unwritten.get_mut(user) {
+                if let Some(i) = times.iter().position(|t| t == at) {
+                    times.swap_remove(i);
+                }
+                if times.is_empty() {
+                    self.unwritten.remove(user);
+                }
+            }
+        }
+        self.users.clear();
+    }
+
+    /// Puts back a batch that could not be written, to go with the next one.
+    pub fn restore(&mut self, batch: Batch) {
+        self.pending.extend(batch.failures);
+        for e in batch.events {
+            self.audit.add(EventRef {
+                time: e.time,
+                action: e.action,
+                actor: &e.actor,
+                subject: &e.subject,
+                credential: e.credential.as_deref(),
+                service: e.service.as_deref(),
+                source: &e.source,
+                reason: e.reason.as_deref(),
+            });
+        }
+    }
+
+    /// Whether the cache still matches the store, read now whatever the recheck interval.
+    fn is_current(&mut self) -> Result<bool, Error> {
+        Ok(self.generation == Some(self.store.generation()?))
+    }
+
+    fn count_failure(
+        &mut self,
+        presented: &Presented<'_>,
+        policy: &sparekey_conf::Policy,
+        recent: u32,
+        now: Time,
+    ) -> Verdict {
+        self.unwritten
+            .entry(presented.user.to_string())
+            .or_default()
+            .push(now);
+        self.pending.push((presented.user.to_string(), now));
+        let reason = Reason::WrongCode;
+        self.audit.add(EventRef {
+            time: now,
+            action: Action::Failure,
+            actor: presented.user,
+            subject: presented.user,
+            credential: None,
+            service: Some(presented.service),
+            source: presented.source,
+            reason: Some(reason.as_str()),
+        });
+        if recent + 1 == policy.lockout.attempts {
+            let why = format!(
+                "{} failures within {}",
+                policy.lockout.attempts, policy.lockout.window
+            );
+            self.audit.add(EventRef {
+                time: now,
+                action: Action::Lockout,
+                actor: presented.user,
+                subject: presented.user,
+                credential: None,
+                service: Some(presented.service),
+                source: presented.source,
+                reason: Some(&why),
+            });
+        }
+        Verdict::Rejected(reason)
     }
 
     fn refuse_quietly(&mut self, presented: &Presented<'_>, reason: Reason, now: Time) -> Verdict {

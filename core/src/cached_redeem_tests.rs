@@ -129,7 +129,7 @@ fn accepting_an_uncapped_code_writes_nothing_until_the_batch() {
         ));
     }
     assert_eq!(f.stored(), before, "no store write on the hot path");
-    let events = f.redeemer.take_audit();
+    let events = f.redeemer.take_batch().events;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].action, Action::Redeem);
     assert!(
@@ -162,17 +162,17 @@ fn a_single_use_code_goes_through_the_store_and_works_once() {
 }
 
 #[test]
-fn a_lockout_costs_writes_only_until_it_holds() {
+fn a_flood_of_wrong_codes_costs_one_batched_write() {
     let mut f = Fixture::new(every_time());
     let code = f.issue("alice", Uses::Multi);
     let wrong = Code::from_input(b"0000000000").unwrap();
+    let before = f.stored();
     for _ in 0..3 {
         assert_eq!(
             f.try_code("alice", &wrong, t0()),
             Verdict::Rejected(Reason::WrongCode)
         );
     }
-    let locked = f.stored();
     for _ in 0..100 {
         assert_eq!(
             f.try_code("alice", &wrong, t0()),
@@ -186,24 +186,81 @@ fn a_lockout_costs_writes_only_until_it_holds() {
     );
     assert_eq!(
         f.stored(),
-        locked,
-        "refusals while locked out write nothing"
+        before,
+        "nothing is written on the hot path, failures included"
     );
-    let events = f.redeemer.take_audit();
-    assert_eq!(events.len(), 1, "{events:?}");
+
+    let batch = f.redeemer.take_batch();
+    assert_eq!(batch.failures.len(), 3);
+    let summary: Vec<(Action, String)> = batch
+        .events
+        .iter()
+        .map(|e| (e.action, e.reason.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(summary.len(), 3, "{summary:?}");
     assert!(
-        events[0]
-            .reason
-            .as_deref()
-            .unwrap()
+        summary[0].0 == Action::Failure && summary[0].1.starts_with("wrong code (3 times"),
+        "{summary:?}"
+    );
+    assert_eq!(
+        summary[1],
+        (Action::Lockout, "3 failures within 15m".to_string())
+    );
+    assert!(
+        summary[2]
+            .1
             .starts_with("locked out after too many failures (101 times"),
-        "{events:?}"
+        "{summary:?}"
+    );
+    // Taken but not yet written: they still count.
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    f.other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    f.redeemer.written(&batch.failures);
+    // Written: counted from the store now, by this process and by any other.
+    assert_eq!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    let other = f.other_connection();
+    assert_eq!(
+        other
+            .failures_since("alice", t0() - Duration::minutes(15))
+            .unwrap(),
+        3
     );
     // The window passes: the right code works again.
     assert!(matches!(
         f.try_code("alice", &code, t0() + Duration::minutes(16)),
         Verdict::Accepted { .. }
     ));
+}
+
+#[test]
+fn a_batch_that_could_not_be_written_goes_with_the_next() {
+    let mut f = Fixture::new(every_time());
+    f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    f.try_code("alice", &wrong, t0());
+    let batch = f.redeemer.take_batch();
+    f.redeemer.restore(batch);
+    f.try_code("alice", &wrong, t0());
+    let batch = f.redeemer.take_batch();
+    assert_eq!(batch.failures.len(), 2);
+    assert_eq!(batch.events.len(), 1, "{:?}", batch.events);
+    assert!(
+        batch.events[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("wrong code (2 times"),
+        "the restored event and the new one: {:?}",
+        batch.events
+    );
 }
 
 #[test]
@@ -227,7 +284,8 @@ fn changes_by_another_process_are_seen() {
         f.try_code("alice", &fresh, t0()),
         Verdict::Accepted { .. }
     ));
-    // An unlock by an admin ends a lockout at once.
+    // An unlock by an admin ends a lockout at once (sparekeyd writes the gathered failures
+    // before it unlocks, as here).
     let wrong = Code::from_input(b"0000000000").unwrap();
     for _ in 0..4 {
         f.try_code("alice", &wrong, t0());
@@ -236,6 +294,11 @@ fn changes_by_another_process_are_seen() {
         f.try_code("alice", &fresh, t0()),
         Verdict::Rejected(Reason::LockedOut)
     );
+    let batch = f.redeemer.take_batch();
+    f.other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    f.redeemer.written(&batch.failures);
     f.other_connection().unlock("alice", t0(), ORIGIN).unwrap();
     assert!(matches!(
         f.try_code("alice", &fresh, t0()),

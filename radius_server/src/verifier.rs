@@ -72,20 +72,43 @@ impl SharedVerifier {
     /// when the store fails.
     pub fn flush(&self) -> Result<usize, Error> {
         let mut writer = lock(&self.inner.writer);
-        let events = match lock(&self.inner.redeemer).as_mut() {
-            Some(r) if r.has_audit() => r.take_audit(),
+        let batch = match lock(&self.inner.redeemer).as_mut() {
+            Some(r) if r.has_batch() => r.take_batch(),
             _ => return Ok(0),
         };
-        let n = events.len();
-        let store = match writer.as_mut() {
-            Some(s) => s,
-            None => writer.insert(self.inner.state.open_store()?),
-        };
-        if let Err(e) = store.record_all(events) {
-            *writer = None;
-            return Err(e.into());
+        let n = batch.events.len() + batch.failures.len();
+        let written = match writer.as_mut() {
+            Some(s) => Ok(s),
+            None => self
+                .inner
+                .state
+                .open_store()
+                .map(|s| &mut *writer.insert(s)),
         }
-        Ok(n)
+        .and_then(|store| store.record_batch(&batch.failures, batch.events.clone()));
+        let mut redeemer = lock(&self.inner.redeemer);
+        match written {
+            Ok(()) => {
+                if let Some(r) = redeemer.as_mut() {
+                    r.written(&batch.failures);
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                *writer = None;
+                match redeemer.as_mut() {
+                    Some(r) => r.restore(batch),
+                    // The redeemer was dropped meanwhile (its store failed): nothing counts
+                    // these failures any more, so they go to the store now or not at all.
+                    None => {
+                        if let Ok(mut s) = self.inner.state.open_store() {
+                            let _ = s.record_batch(&batch.failures, batch.events);
+                        }
+                    }
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Starts the thread that flushes every [`FLUSH_INTERVAL`]; failures go to `log`, at most
@@ -147,13 +170,11 @@ impl Verifier for SharedVerifier {
         if verdict.is_err() {
             // Start afresh next time: the connection may be what failed. Gathered audit
             // events are written first so that none is lost.
-            let pending = redeemer.take_audit();
+            let pending = redeemer.take_batch();
             *guard = None;
             drop(guard);
-            if !pending.is_empty() {
-                if let Ok(mut s) = self.inner.state.open_store() {
-                    let _ = s.record_all(pending);
-                }
+            if let Ok(mut s) = self.inner.state.open_store() {
+                let _ = s.record_batch(&pending.failures, pending.events);
             }
         }
         Ok(verdict?)

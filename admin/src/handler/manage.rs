@@ -69,6 +69,13 @@ pub(crate) fn unlock(
     check_user(user)?;
     let policy = super::policy_of(config, user)?;
     require(config, caller, RoleAction::Unlock, policy.name(), user)?;
+    // Failures a hot path counted but has not written yet must be in the store first, or
+    // they would outlive the unlock.
+    state.flush_audit().map_err(|e| {
+        Failure::Failed(format!(
+            "gathered failures could not be written before unlocking: {e}"
+        ))
+    })?;
     let source = caller.source();
     let cleared = state.open_store()?.unlock(
         user,

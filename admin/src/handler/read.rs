@@ -33,6 +33,10 @@ pub(crate) fn list(
     if let Some(u) = user {
         super::check_user(u)?;
     }
+    // Failures a hot path counted but has not written yet decide who is locked out.
+    state.flush_audit().map_err(|e| {
+        Failure::Failed(format!("gathered failures could not be written first: {e}"))
+    })?;
     let store = state.open_store()?;
     let creds = store.credentials(user, if all { None } else { Some(now) })?;
     let visible: Vec<_> = creds

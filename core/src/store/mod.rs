@@ -380,15 +380,16 @@ impl Store {
         read_generation(&self.conn)
     }
 
-    /// What a login by `user` could match at `now`, for a cache: their usable credentials
-    /// and the universal ones, and their failures since `since`.
+    /// What a login by `user` could match at `now`, for a cache: their credentials and the
+    /// universal ones, ended ones of the last 30 days included (so a spent code is told from
+    /// a wrong one, as in [`Store::redeem`]), and their failures since `since`.
     pub fn login_state(
         &self,
         user: &str,
         now: Time,
         since: Time,
     ) -> Result<(Vec<Credential>, Vec<Time>), Error> {
-        let creds = self.login_credentials(user, now)?;
+        let creds = user_credentials(&self.conn, user, now - Duration::days(HISTORY_DAYS))?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT at FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at")
@@ -402,12 +403,37 @@ impl Store {
         Ok((creds, failures))
     }
 
-    /// Records events that change nothing else, in one transaction (a batch from a cache).
-    pub fn record_all(&mut self, batch: Vec<AuditEvent>) -> Result<(), Error> {
-        if batch.is_empty() {
+    /// Writes what a cache gathered, in one transaction: failed attempts (user, time) that
+    /// count toward lockout, and audit events. Failures older than the longest lifetime are
+    /// pruned on the way, so a flood cannot grow the table for ever.
+    pub fn record_batch(
+        &mut self,
+        failures: &[(String, Time)],
+        batch: Vec<AuditEvent>,
+    ) -> Result<(), Error> {
+        if batch.is_empty() && failures.is_empty() {
             return Ok(());
         }
-        self.write(|_, events| {
+        let oldest = failures.iter().map(|(_, t)| *t).min();
+        self.write(|tx, events| {
+            if !failures.is_empty() {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO failures (user, at) VALUES (?1, ?2)")
+                    .map_err(sql_err)?;
+                for (user, at) in failures {
+                    insert
+                        .execute(params![user, at.timestamp()])
+                        .map_err(sql_err)?;
+                }
+            }
+            if let Some(oldest) = oldest {
+                let horizon = oldest - crate::seconds(sparekey_conf::MAX_LIFETIME.as_secs());
+                tx.execute(
+                    "DELETE FROM failures WHERE at < ?1",
+                    params![horizon.timestamp()],
+                )
+                .map_err(sql_err)?;
+            }
             events.extend(batch);
             Ok(())
         })
