@@ -61,17 +61,8 @@ impl Fixture {
     fn issue(&self, user: &str, uses: Uses) -> Code {
         let code = Code::generate(&Default::default()).unwrap();
         let req = IssueRequest {
-            user: user.into(),
-            kind: Kind::Temporary,
-            lifetime: None,
-            not_before: None,
-            not_after: None,
             uses,
-            services: vec![],
-            hosts: vec![],
-            reason: None,
-            issued_by: "root".into(),
-            activate_within: None,
+            ..IssueRequest::new(user, "root")
         };
         let cred = make_credential(&self.policies.policy[0], &req, &code, &self.key, t0()).unwrap();
         self.other_connection().issue(&cred, ORIGIN).unwrap();

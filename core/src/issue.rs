@@ -38,6 +38,26 @@ pub struct IssueRequest {
     pub activate_within: Option<sparekey_conf::Duration>,
 }
 
+impl IssueRequest {
+    /// A single-use temporary code for `user` asked by `issued_by`, with every other term
+    /// left to the policy's defaults; set fields to ask for more.
+    pub fn new(user: &str, issued_by: &str) -> Self {
+        IssueRequest {
+            user: user.to_string(),
+            kind: Kind::Temporary,
+            lifetime: None,
+            not_before: None,
+            not_after: None,
+            uses: Uses::Single,
+            services: Vec::new(),
+            hosts: Vec::new(),
+            reason: None,
+            issued_by: issued_by.to_string(),
+            activate_within: None,
+        }
+    }
+}
+
 /// The effective ceiling of `policy`: its max-lifetime, never above 14 days.
 pub fn ceiling(policy: &Policy) -> sparekey_conf::Duration {
     (*policy.max_lifetime.get_ref()).min(MAX_LIFETIME)

@@ -15,19 +15,7 @@ fn now() -> Time {
 }
 
 fn request() -> IssueRequest {
-    IssueRequest {
-        user: "alice".into(),
-        kind: Kind::Temporary,
-        lifetime: None,
-        not_before: None,
-        not_after: None,
-        uses: Uses::Single,
-        services: vec![],
-        hosts: vec![],
-        reason: None,
-        issued_by: "root".into(),
-        activate_within: None,
-    }
+    IssueRequest::new("alice", "root")
 }
 
 fn issue(f: &PolicyFile, req: &IssueRequest) -> Result<Credential, Error> {

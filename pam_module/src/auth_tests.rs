@@ -4,7 +4,6 @@
 use super::*;
 use crate::args::DEFAULT_PROMPT;
 use chrono::TimeZone;
-use sparekey_conf::Kind;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::{AuditEvent, Uses};
 use std::cell::RefCell;
@@ -242,17 +241,11 @@ impl Site {
         let key = SiteKey::load(&self.path("site.key")).unwrap();
         let code = Code::generate(&policy.code).unwrap();
         let req = IssueRequest {
-            user: user.into(),
-            kind: Kind::Temporary,
             lifetime: Some(sparekey_conf::Duration::from_secs(u64::from(hours) * 3600)),
-            not_before: None,
-            not_after: None,
             uses,
             services: services.iter().map(|s| s.to_string()).collect(),
             hosts: hosts.iter().map(|s| s.to_string()).collect(),
-            reason: None,
-            issued_by: "helpdesk1".into(),
-            activate_within: None,
+            ..IssueRequest::new(user, "helpdesk1")
         };
         let cred = make_credential(policy, &req, &code, &key, t0()).unwrap();
         let origin = Origin {

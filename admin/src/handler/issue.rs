@@ -108,7 +108,7 @@ pub(crate) fn fixed(
         uses: Uses::Multi,
         lifetime: parse_lifetime("--for", args.lifetime.as_deref())?,
         reason: args.reason.clone(),
-        ..base_request(&args.user, caller)
+        ..IssueRequest::new(&args.user, &caller.name)
     };
     let cred = make_credential(policy, &request, &passcode, state.key(), now)?;
     let source = caller.source();
@@ -164,7 +164,7 @@ pub(crate) fn universal(
         services: args.services.clone(),
         hosts: args.hosts.clone(),
         reason: args.reason.clone(),
-        ..base_request(UNIVERSAL_USER, caller)
+        ..IssueRequest::new(UNIVERSAL_USER, &caller.name)
     };
     let code = Code::generate(&policy.code)?;
     let cred = make_credential(policy, &request, &code, state.key(), now)?;
@@ -200,22 +200,6 @@ fn issued(cred: &Credential, policy: &Policy, code: &Code, replaced: Vec<String>
         },
         replaced,
         lasts_from_first_use: cred.activation.map(|s| Duration::from_secs(s).to_string()),
-    }
-}
-
-fn base_request(user: &str, caller: &Caller) -> IssueRequest {
-    IssueRequest {
-        user: user.to_string(),
-        kind: Kind::Temporary,
-        lifetime: None,
-        not_before: None,
-        not_after: None,
-        uses: Uses::Single,
-        services: Vec::new(),
-        hosts: Vec::new(),
-        reason: None,
-        issued_by: caller.name.clone(),
-        activate_within: None,
     }
 }
 
@@ -275,7 +259,7 @@ fn request_from(args: &IssueArgs, caller: &Caller, now: Time) -> Result<IssueReq
         hosts: args.hosts.clone(),
         reason: args.reason.clone(),
         activate_within,
-        ..base_request(&args.user, caller)
+        ..IssueRequest::new(&args.user, &caller.name)
     })
 }
 

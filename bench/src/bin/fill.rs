@@ -18,7 +18,6 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rusqlite::{params, Connection};
-use sparekey_conf::Kind;
 use sparekey_core::audit::NoSink;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::store::Origin;
@@ -138,17 +137,10 @@ fn open_store(site: &Site) -> Result<Store, String> {
 
 fn request(user: &str, lifetime: u64) -> IssueRequest {
     IssueRequest {
-        user: user.to_string(),
-        kind: Kind::Temporary,
         lifetime: Some(sparekey_conf::Duration::from_secs(lifetime)),
-        not_before: None,
-        not_after: None,
         uses: Uses::Multi,
-        services: Vec::new(),
-        hosts: Vec::new(),
         reason: Some("benchmark".into()),
-        issued_by: "sparekey-bench".into(),
-        activate_within: None,
+        ..IssueRequest::new(user, "sparekey-bench")
     }
 }
 

@@ -55,17 +55,9 @@ impl Fixture {
     fn issue(&mut self, user: &str, uses: Uses) -> Code {
         let code = Code::generate(&Default::default()).unwrap();
         let req = IssueRequest {
-            user: user.into(),
-            kind: Kind::Temporary,
-            lifetime: None,
-            not_before: None,
-            not_after: None,
             uses,
-            services: vec![],
-            hosts: vec![],
             reason: Some("ticket 1".into()),
-            issued_by: "root".into(),
-            activate_within: None,
+            ..IssueRequest::new(user, "root")
         };
         let cred = make_credential(&self.policies.policy[0], &req, &code, &self.key, t0()).unwrap();
         self.store.issue(&cred, ORIGIN).unwrap();
