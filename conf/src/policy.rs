@@ -39,6 +39,12 @@ impl PolicyFile {
         self.policy.iter().find(|p| p.name.get_ref() == name)
     }
 
+    /// Whether any policy applies to unix groups, i.e. whether a user's groups are needed to
+    /// find their policy (when not, logins skip the NSS lookup).
+    pub fn names_groups(&self) -> bool {
+        self.policy.iter().any(|p| !p.groups.is_empty())
+    }
+
     /// The first policy, in file order, that matches `user` or one of `groups`.
     pub fn policy_for(&self, user: &str, groups: &[String]) -> Option<&Policy> {
         self.policy.iter().find(|p| p.matches(user, groups))

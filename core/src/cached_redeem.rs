@@ -10,6 +10,7 @@
 use crate::audit::{Action, AuditBatch, AuditEvent, EventRef};
 use crate::credential::digest_subject;
 use crate::decision::{self, Attempt, Context, Reason};
+use crate::store::{FailureCounts, Generations};
 use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
 use sparekey_conf::{Kind, PolicyFile};
 use std::collections::HashMap;
@@ -59,7 +60,8 @@ pub struct Presented<'a> {
 #[derive(Debug)]
 struct UserState {
     creds: Vec<Credential>,
-    failures: Vec<Time>,
+    /// Stored failures: time and count.
+    failures: FailureCounts,
 }
 
 /// A store connection with caches in front of it.
@@ -154,7 +156,13 @@ impl CachedRedeemer {
             .unwritten
             .get(presented.user)
             .map_or(0, |v| v.iter().filter(|t| **t > since).count());
-        let recent = (state.failures.iter().filter(|t| **t > since).count() + unwritten) as u32;
+        let stored: u32 = state
+            .failures
+            .iter()
+            .filter(|(t, _)| *t > since)
+            .map(|(_, n)| n)
+            .sum();
+        let recent = stored + unwritten as u32;
         if recent >= policy.lockout.attempts {
             return Ok(self.refuse_quietly(presented, Reason::LockedOut, now));
         }
@@ -232,9 +240,12 @@ impl CachedRedeemer {
         !self.audit.is_empty() || !self.pending.is_empty()
     }
 
-    /// `failures` (from [`CachedRedeemer::take_batch`]) are in the store now: they are counted
-    /// from there, so the cached store state is dropped and these are no longer added to it.
-    pub fn written(&mut self, failures: &[(String, Time)]) {
+    /// `failures` (from [`CachedRedeemer::take_batch`]) are in the store now, written by the
+    /// transaction that took the store from generation `written.before` to `written.after`:
+    /// they are counted from the store's state, no longer as unwritten. When nothing else
+    /// changed the store since this cache last read it, the cached users take these failures
+    /// and the cache carries on; otherwise it is dropped and read again.
+    pub fn written(&mut self, failures: &[(String, Time)], written: Generations) {
         for (user, at) in failures {
             if let Some(times) = self.unwritten.get_mut(user) {
                 if let Some(i) = times.iter().position(|t| t == at) {
@@ -245,7 +256,23 @@ impl CachedRedeemer {
                 }
             }
         }
-        self.users.clear();
+        if self.generation != Some(written.before) {
+            self.users.clear();
+            return;
+        }
+        // As the store holds them: one entry per user, at the last time, with the count.
+        let mut per_user: HashMap<&str, (Time, u32)> = HashMap::new();
+        for (user, at) in failures {
+            let e = per_user.entry(user).or_insert((*at, 0));
+            e.0 = e.0.max(*at);
+            e.1 += 1;
+        }
+        for (user, row) in per_user {
+            if let Some(state) = self.users.get_mut(user) {
+                state.failures.push(row);
+            }
+        }
+        self.generation = Some(written.after);
     }
 
     /// Puts back a batch that could not be written, to go with the next one.

@@ -208,10 +208,11 @@ fn a_flood_of_wrong_codes_costs_one_batched_write() {
         f.try_code("alice", &code, t0()),
         Verdict::Rejected(Reason::LockedOut)
     );
-    f.other_connection()
+    let generations = f
+        .other_connection()
         .record_batch(&batch.failures, batch.events)
         .unwrap();
-    f.redeemer.written(&batch.failures);
+    f.redeemer.written(&batch.failures, generations);
     // Written: counted from the store now, by this process and by any other.
     assert_eq!(
         f.try_code("alice", &code, t0()),
@@ -286,10 +287,11 @@ fn changes_by_another_process_are_seen() {
         Verdict::Rejected(Reason::LockedOut)
     );
     let batch = f.redeemer.take_batch();
-    f.other_connection()
+    let generations = f
+        .other_connection()
         .record_batch(&batch.failures, batch.events)
         .unwrap();
-    f.redeemer.written(&batch.failures);
+    f.redeemer.written(&batch.failures, generations);
     f.other_connection().unlock("alice", t0(), ORIGIN).unwrap();
     assert!(matches!(
         f.try_code("alice", &fresh, t0()),
@@ -346,4 +348,127 @@ fn users_in_no_policy_cost_no_write_and_groups_are_looked_up_once() {
         f.try_code("alice", &code, t0()),
         Verdict::Rejected(Reason::Disabled)
     );
+}
+
+#[test]
+fn a_written_batch_keeps_the_cache_when_nothing_else_changed() {
+    let mut f = Fixture::new(CacheLimits {
+        recheck: Duration::seconds(1),
+        ..CacheLimits::default()
+    });
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    f.try_code("alice", &wrong, t0());
+    f.try_code("alice", &wrong, t0());
+    let batch = f.redeemer.take_batch();
+    let generations = f
+        .other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    assert_ne!(generations.before, generations.after, "failures bump it");
+    f.redeemer.written(&batch.failures, generations);
+    // Kept: a change by a third process now is seen at the next recheck, not before, which
+    // shows the cache was not dropped and read again.
+    f.other_connection()
+        .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+        .unwrap();
+    assert!(matches!(
+        f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(
+        f.try_code("alice", &code, t0() + Duration::seconds(1)),
+        Verdict::Rejected(Reason::Revoked)
+    );
+}
+
+#[test]
+fn a_written_batch_drops_the_cache_when_another_process_changed_the_store() {
+    let mut f = Fixture::new(CacheLimits {
+        recheck: Duration::seconds(1),
+        ..CacheLimits::default()
+    });
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    f.try_code("alice", &wrong, t0());
+    let batch = f.redeemer.take_batch();
+    f.other_connection()
+        .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+        .unwrap();
+    let generations = f
+        .other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    f.redeemer.written(&batch.failures, generations);
+    assert_eq!(
+        f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
+        Verdict::Rejected(Reason::Revoked)
+    );
+}
+
+#[test]
+fn failures_written_as_one_row_still_lock_out_in_the_cache_and_the_store() {
+    let mut f = Fixture::new(every_time());
+    let code = f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    f.try_code("alice", &wrong, t0());
+    f.try_code("alice", &wrong, t0() + Duration::seconds(1));
+    let batch = f.redeemer.take_batch();
+    let generations = f
+        .other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    f.redeemer.written(&batch.failures, generations);
+    let rows: i64 = rusqlite::Connection::open(f.dir.path().join("s.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM failures", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "two failures of one user in one batch: one row");
+    let since = t0() - Duration::minutes(15);
+    assert_eq!(
+        f.other_connection().failures_since("alice", since).unwrap(),
+        2
+    );
+    // The third (attempts = 3) locks out, in this cache and for any other process.
+    f.try_code("alice", &wrong, t0() + Duration::seconds(2));
+    assert_eq!(
+        f.try_code("alice", &code, t0() + Duration::seconds(3)),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    let batch = f.redeemer.take_batch();
+    let generations = f
+        .other_connection()
+        .record_batch(&batch.failures, batch.events)
+        .unwrap();
+    f.redeemer.written(&batch.failures, generations);
+    assert_eq!(
+        f.other_connection().failures_since("alice", since).unwrap(),
+        3
+    );
+    // A row counts until the window has passed since the last failure in it: the first
+    // failure (t0) still counts at t0 + 15 min + 0.5 s, as the batch's last one (t0 + 1 s) does.
+    assert_eq!(
+        f.try_code(
+            "alice",
+            &code,
+            t0() + Duration::minutes(15) + Duration::milliseconds(500)
+        ),
+        Verdict::Rejected(Reason::LockedOut)
+    );
+    assert!(matches!(
+        f.try_code(
+            "alice",
+            &code,
+            t0() + Duration::minutes(15) + Duration::milliseconds(1500)
+        ),
+        Verdict::Accepted { .. }
+    ));
 }

@@ -32,9 +32,11 @@ pub enum Availability {
     NotEligible,
     /// The user has no credential usable on this service and host now.
     NoCredential,
+    /// The user has one, but too many wrong codes lately: refuse without asking.
+    LockedOut,
 }
 
-/// Whether to ask `login` for a code at all.
+/// Whether to ask `login` for a code at all, and if not, why.
 pub fn availability(
     store: &Store,
     policies: &PolicyFile,
@@ -47,18 +49,24 @@ pub fn availability(
     let Some(policy) = policies.policy_for(login.user, login.groups) else {
         return Ok(Availability::NotEligible);
     };
-    let creds = store.login_credentials(login.user, now)?;
+    // The same read a cache makes, and the one the redeem transaction repeats: one statement
+    // of each kind per connection, which matters to a PAM login that opens the store anew.
+    let since = now - crate::seconds(policy.lockout.window.as_secs());
+    let (creds, failures) = store.login_state(login.user, now, since)?;
     let ctx = Context {
         enabled: true,
         policy: Some(policy),
         recent_failures: 0,
         now,
     };
-    if decision::has_usable(&creds, login.user, login.service, login.host, &ctx) {
-        Ok(Availability::Usable)
-    } else {
-        Ok(Availability::NoCredential)
+    if !decision::has_usable(&creds, login.user, login.service, login.host, &ctx) {
+        return Ok(Availability::NoCredential);
     }
+    let recent: u32 = failures.iter().map(|(_, n)| n).sum();
+    if recent >= policy.lockout.attempts {
+        return Ok(Availability::LockedOut);
+    }
+    Ok(Availability::Usable)
 }
 
 /// Verifies `code` for `login` and records the outcome (use count, failure count, audit).

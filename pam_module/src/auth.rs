@@ -136,7 +136,11 @@ fn try_authenticate(
     let Some(mut site) = open_site(args, cx)? else {
         return Ok(Outcome::Ignore);
     };
-    let groups = identity::groups_of(&user).map_err(|e| Fail::Unavailable(e.to_string()))?;
+    let groups = if site.config.policy.names_groups() {
+        identity::groups_of(&user).map_err(|e| Fail::Unavailable(e.to_string()))?
+    } else {
+        Vec::new()
+    };
     let source = source(h, &service);
     let login = Login {
         user: &user,
@@ -150,22 +154,7 @@ fn try_authenticate(
     let why = |e: sparekey_core::Error| Fail::Unavailable(e.to_string());
     match availability(&site.store, policies, &login, cx.now).map_err(why)? {
         Availability::Usable => {}
-        other => {
-            debug(
-                args,
-                cx,
-                &format!("{user} on {service}: not asking for a code ({other:?})"),
-            );
-            return Ok(Outcome::Ignore);
-        }
-    }
-    if let Some(policy) = policies.policy_for(&user, &groups) {
-        let window = chrono::Duration::seconds(policy.lockout.window.as_secs() as i64);
-        let failures = site
-            .store
-            .failures_since(&user, cx.now - window)
-            .map_err(why)?;
-        if failures >= policy.lockout.attempts {
+        Availability::LockedOut => {
             debug(
                 args,
                 cx,
@@ -173,6 +162,14 @@ fn try_authenticate(
             );
             let _ = h.error(&locked_message(contact));
             return Ok(Outcome::MaxTries);
+        }
+        other => {
+            debug(
+                args,
+                cx,
+                &format!("{user} on {service}: not asking for a code ({other:?})"),
+            );
+            return Ok(Outcome::Ignore);
         }
     }
     let Some(answer) = answer(h, args, asked)? else {

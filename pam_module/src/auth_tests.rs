@@ -542,6 +542,12 @@ fn an_unusable_config_key_or_store_is_unavailable_with_the_reason_in_syslog() {
     assert_eq!(site.run(Script::new("alice"), &[]), Outcome::Unavailable);
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
 
+    // Replaced by something else entirely: the WAL beside it (kept between logins) goes too.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = store.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
     std::fs::write(
         &store,
         b"this is not a database, it is a text file of some length......",

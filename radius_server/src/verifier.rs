@@ -88,9 +88,9 @@ impl SharedVerifier {
         .and_then(|store| store.record_batch(&batch.failures, batch.events.clone()));
         let mut redeemer = lock(&self.inner.redeemer);
         match written {
-            Ok(()) => {
+            Ok(generations) => {
                 if let Some(r) = redeemer.as_mut() {
-                    r.written(&batch.failures);
+                    r.written(&batch.failures, generations);
                 }
                 Ok(n)
             }

@@ -10,6 +10,7 @@ use crate::audit::{Action, AuditEvent, AuditSink};
 use crate::decision::{self, Attempt, Context, Reason, Verdict};
 use crate::{Credential, Error, SiteKey, Time};
 use chrono::Duration;
+use rusqlite::config::DbConfig;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -21,6 +22,14 @@ use std::sync::Arc;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The WAL is copied into the database and emptied (a checkpoint: three fsyncs) after the
+/// commit that takes it to this size (32 pages), never when a connection closes. A PAM login
+/// is a process of its own that opens the store, commits and closes: checkpointing at every
+/// close cost it three fsyncs, while reading back a WAL this small at open costs less than one.
+/// The WAL is truncated rather than only copied, because the next lone process to open the
+/// store rebuilds its index from the WAL file and cannot tell copied frames from new ones.
+const WAL_CHECKPOINT_BYTES: u64 = 32 * 4096;
 
 /// The filter for credentials that could still be redeemed at ?2.
 const ACTIVE_AT_2: &str =
@@ -36,10 +45,15 @@ fn credentials_sql(by_user: &str, active: &str) -> String {
 /// Credentials this long past their end are not loaded to explain a refusal.
 const HISTORY_DAYS: i64 = 30;
 
+/// Failures counting toward a lockout: the time of each stored row and how many it stands for.
+pub type FailureCounts = Vec<(Time, u32)>;
+
 /// An open store.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The WAL file beside it.
+    wal: PathBuf,
     key: Arc<SiteKey>,
     sink: Arc<dyn AuditSink>,
 }
@@ -122,11 +136,28 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(sql)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
         if version == 0 {
             conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", schema::CREATE))
+                .map_err(sql)?;
+        } else if version == 1 {
+            // Checked again inside the transaction: another process may have upgraded it.
+            conn.execute_batch("BEGIN IMMEDIATE;").map_err(sql)?;
+            let again: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(sql)?;
+            let upgrade = if again == 1 {
+                schema::UPGRADE_FROM_1
+            } else {
+                ""
+            };
+            conn.execute_batch(&format!("{upgrade} COMMIT;"))
                 .map_err(sql)?;
         } else if version != schema::VERSION {
             return Err(fail(format!(
@@ -134,12 +165,42 @@ impl Store {
                 schema::VERSION
             )));
         }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            wal: PathBuf::from(wal),
             key,
             sink,
         })
+    }
+
+    /// Checkpoints and empties the WAL when it has grown to [`WAL_CHECKPOINT_BYTES`]. Waits for
+    /// no one: when another connection is using the WAL, the frames it does not need are
+    /// copied and a later commit tries again.
+    fn checkpoint_if_large(&self) -> Result<(), Error> {
+        let size = fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size < WAL_CHECKPOINT_BYTES {
+            return Ok(());
+        }
+        self.checkpoint()
+    }
+
+    /// Copies the WAL into the database and truncates it, without waiting for readers.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .map_err(|e| self.fail(e))?;
+        // When another connection holds a lock this copies what it can (as PASSIVE would) and
+        // reports busy in its row, which is not an error.
+        let out = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.fail(e))?;
+        out.map_err(|e| self.fail(e))
     }
 
     fn fail(&self, e: rusqlite::Error) -> Error {
@@ -180,6 +241,8 @@ impl Store {
         for e in &events {
             sink.emit(e);
         }
+        // The commit stands; a checkpoint that fails is tried again after the next one.
+        let _ = self.checkpoint_if_large();
         Ok(out)
     }
 
@@ -321,19 +384,20 @@ impl Store {
         // that spends a use, starts a window or counts a failure waits for fsync as always.
         // The guess is made on a read just before; the transaction itself stays authoritative.
         let durable = self.changes_state(attempt, enabled, policy, now)?;
+        let redeem = |store: &mut Self| {
+            store.write(|tx, events| redeem_in(tx, events, attempt, enabled, policy, now, source))
+        };
         if durable {
-            return self
-                .redeem_tracked(attempt, enabled, policy, now, source)
-                .map(|r| r.verdict);
+            return redeem(self);
         }
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| self.fail(e))?;
-        let out = self.redeem_tracked(attempt, enabled, policy, now, source);
+        let out = redeem(self);
         self.conn
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| self.fail(e))?;
-        out.map(|r| r.verdict)
+        out
     }
 
     /// Whether redeeming `attempt` now would change credentials or failure counts.
@@ -382,47 +446,61 @@ impl Store {
 
     /// What a login by `user` could match at `now`, for a cache: their credentials and the
     /// universal ones, ended ones of the last 30 days included (so a spent code is told from
-    /// a wrong one, as in [`Store::redeem`]), and their failures since `since`.
+    /// a wrong one, as in [`Store::redeem`]), and their failures since `since` (time, count).
     pub fn login_state(
         &self,
         user: &str,
         now: Time,
         since: Time,
-    ) -> Result<(Vec<Credential>, Vec<Time>), Error> {
+    ) -> Result<(Vec<Credential>, FailureCounts), Error> {
         let creds = user_credentials(&self.conn, user, now - Duration::days(HISTORY_DAYS))?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT at FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at")
-            .map_err(|e| self.fail(e))?;
-        let failures = stmt
-            .query_map(params![user, since.timestamp()], |r| {
-                r.get::<_, i64>(0).map(rows::time)
-            })
-            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.fail(e))?;
+        let failures = recent_failures(&self.conn, user, since)?;
         Ok((creds, failures))
     }
 
     /// Writes what a cache gathered, in one transaction: failed attempts (user, time) that
-    /// count toward lockout, and audit events. Failures older than the longest lifetime are
-    /// pruned on the way, so a flood cannot grow the table for ever.
+    /// count toward lockout, and audit events. A user's failures in one batch become one row
+    /// with their count, at the last one's time (so they count for as long as the last one).
+    /// Failures older than the longest lifetime are pruned on the way, so a flood cannot grow
+    /// the table for ever. Tells the store's generation before and after, as
+    /// [`Store::redeem_tracked`] does.
     pub fn record_batch(
         &mut self,
         failures: &[(String, Time)],
         batch: Vec<AuditEvent>,
-    ) -> Result<(), Error> {
+    ) -> Result<Generations, Error> {
         if batch.is_empty() && failures.is_empty() {
-            return Ok(());
+            let now = self.generation()?;
+            return Ok(Generations {
+                before: now,
+                after: now,
+            });
         }
         let oldest = failures.iter().map(|(_, t)| *t).min();
+        let mut per_user: Vec<(&str, Time, u32)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (user, at) in failures {
+            match index.get(user.as_str()) {
+                Some(&i) => {
+                    let row = &mut per_user[i];
+                    row.1 = row.1.max(*at);
+                    row.2 += 1;
+                }
+                None => {
+                    index.insert(user, per_user.len());
+                    per_user.push((user, *at, 1));
+                }
+            }
+        }
         self.write(|tx, events| {
-            if !failures.is_empty() {
+            let before = read_generation(tx)?;
+            if !per_user.is_empty() {
                 let mut insert = tx
-                    .prepare_cached("INSERT INTO failures (user, at) VALUES (?1, ?2)")
+                    .prepare_cached("INSERT INTO failures (user, at, count) VALUES (?1, ?2, ?3)")
                     .map_err(sql_err)?;
-                for (user, at) in failures {
+                for (user, at, count) in &per_user {
                     insert
-                        .execute(params![user, at.timestamp()])
+                        .execute(params![user, at.timestamp(), count])
                         .map_err(sql_err)?;
                 }
             }
@@ -435,9 +513,22 @@ impl Store {
                 .map_err(sql_err)?;
             }
             events.extend(batch);
-            Ok(())
+            Ok(Generations {
+                before,
+                after: read_generation(tx)?,
+            })
         })
     }
+}
+
+/// The store's generation when a transaction began (it holds the write lock throughout) and
+/// when it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generations {
+    /// When it began.
+    pub before: i64,
+    /// When it ended.
+    pub after: i64,
 }
 
 /// What [`Store::redeem_tracked`] tells.
@@ -475,7 +566,10 @@ fn decide_stored(
 ) -> Result<Stored, Error> {
     let window = policy.map_or(0, |p| p.lockout.window.as_secs() as i64);
     let since = now - Duration::seconds(window);
-    let failures = count_failures(conn, attempt.user, since)?;
+    let failures = recent_failures(conn, attempt.user, since)?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     let creds = user_credentials(conn, attempt.user, now - Duration::days(HISTORY_DAYS))?;
     let ctx = Context {
         enabled,
@@ -492,8 +586,20 @@ fn decide_stored(
     })
 }
 
+/// `user`'s failures after `since`: time and count, oldest first.
+fn recent_failures(conn: &Connection, user: &str, since: Time) -> Result<FailureCounts, Error> {
+    let mut stmt = conn
+        .prepare_cached("SELECT at, count FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at")
+        .map_err(sql_err)?;
+    stmt.query_map(params![user, since.timestamp()], |r| {
+        Ok((rows::time(r.get::<_, i64>(0)?), r.get::<_, u32>(1)?))
+    })
+    .and_then(|r| r.collect())
+    .map_err(sql_err)
+}
+
 fn count_failures(conn: &Connection, user: &str, since: Time) -> Result<u32, Error> {
-    conn.prepare_cached("SELECT COUNT(*) FROM failures WHERE user = ?1 AND at > ?2")
+    conn.prepare_cached("SELECT COALESCE(SUM(count), 0) FROM failures WHERE user = ?1 AND at > ?2")
         .and_then(|mut st| st.query_row(params![user, since.timestamp()], |r| r.get(0)))
         .map_err(sql_err)
 }
@@ -583,13 +689,19 @@ impl Store {
     /// Clears `user`'s failure count, ending a lockout. Returns how many failures were cleared.
     pub fn unlock(&mut self, user: &str, now: Time, origin: Origin<'_>) -> Result<usize, Error> {
         self.write(|tx, events| {
-            let n = tx
-                .execute("DELETE FROM failures WHERE user = ?1", params![user])
+            let n: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(SUM(count), 0) FROM failures WHERE user = ?1",
+                    params![user],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            tx.execute("DELETE FROM failures WHERE user = ?1", params![user])
                 .map_err(sql_err)?;
             events.push(
                 AuditEvent::new(now, Action::Unlock, origin.actor, user).source(origin.source),
             );
-            Ok(n)
+            Ok(usize::try_from(n).unwrap_or(0))
         })
     }
 

@@ -1,9 +1,9 @@
 //! The SQLite schema and the settings every connection gets.
 
 /// The schema version this build writes (PRAGMA user_version).
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
-/// Creates the tables of version 1.
+/// Creates the tables of the current version.
 pub const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS credentials (
     id          TEXT PRIMARY KEY,
@@ -24,9 +24,12 @@ CREATE TABLE IF NOT EXISTS credentials (
     digest      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials(user, not_after);
+-- failures: wrong codes that count toward lockout; one row may stand for `count` of them
+-- (sparekeyd writes a flood of guesses for one user as one row per batch, at its last time).
 CREATE TABLE IF NOT EXISTS failures (
-    user TEXT NOT NULL,
-    at   INTEGER NOT NULL
+    user  TEXT NOT NULL,
+    at    INTEGER NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS failures_by_user ON failures(user, at);
 CREATE TABLE IF NOT EXISTS audit (
@@ -60,5 +63,11 @@ CREATE TRIGGER IF NOT EXISTS failures_inserted AFTER INSERT ON failures
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 CREATE TRIGGER IF NOT EXISTS failures_deleted AFTER DELETE ON failures
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
+";
+
+/// Brings a version 1 store to version 2 (failures gained `count`).
+pub const UPGRADE_FROM_1: &str = "
+ALTER TABLE failures ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+PRAGMA user_version = 2;
 ";

@@ -455,3 +455,67 @@ fn login_lookups_use_the_index_and_never_scan_the_table() {
         );
     }
 }
+
+#[test]
+fn a_version_1_store_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
+    drop(Store::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
+    // Version 1 had no failures.count.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE failures DROP COLUMN count; PRAGMA user_version = 1;
+         INSERT INTO failures (user, at) VALUES ('alice', 1795000000), ('alice', 1795000001);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path, key, Arc::new(NoSink)).unwrap();
+    let since = chrono::DateTime::from_timestamp(1794999999, 0).unwrap();
+    assert_eq!(store.failures_since("alice", since).unwrap(), 2);
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::VERSION);
+}
+
+#[test]
+fn a_store_of_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
+    drop(Store::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let err = Store::open(&path, key, Arc::new(NoSink)).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[test]
+fn closing_leaves_a_small_wal_and_a_large_one_is_emptied_by_the_next_commit() {
+    let mut f = Fixture::new();
+    let wal = f.store.wal.clone();
+    f.issue("alice", Uses::Multi);
+    let small = fs::metadata(&wal).unwrap().len();
+    assert!(small > 0 && small < WAL_CHECKPOINT_BYTES, "{small}");
+    for _ in 0..200 {
+        f.issue("bob", Uses::Multi);
+    }
+    let after = fs::metadata(&wal).unwrap().len();
+    assert!(
+        after < WAL_CHECKPOINT_BYTES,
+        "checkpointed and truncated: {after}"
+    );
+    let path = f.store.path.clone();
+    drop(f.store);
+    assert!(
+        fs::metadata(&wal).is_ok(),
+        "the WAL stays when the last connection closes (no checkpoint at close)"
+    );
+    let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
+    let reopened = Store::open_existing(&path, key, Arc::new(NoSink)).unwrap();
+    assert_eq!(reopened.credentials(Some("bob"), None).unwrap().len(), 200);
+}
