@@ -654,3 +654,26 @@ fn use_first_pass_takes_the_code_an_earlier_module_set_and_never_asks() {
     f.issue(&["alice"]);
     check(&f.login("sshd", "alice", &[]), PAM_IGNORE, &[], &[], &[]);
 }
+
+/// libpam dlcloses the module at every pam_end; it is linked so that this never unloads it
+/// (pam_module/build.rs says why).
+#[test]
+fn the_module_is_marked_never_to_be_unloaded() {
+    let module = sparekey_tests::bins::pam_module();
+    let out = std::process::Command::new("readelf")
+        .arg("--dynamic")
+        .arg(&module)
+        .output()
+        .expect("readelf (binutils) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let flags = text
+        .lines()
+        .find(|l| l.contains("(FLAGS_1)"))
+        .unwrap_or_else(|| panic!("no FLAGS_1 in {}:\n{text}", module.display()));
+    assert!(flags.contains("NODELETE"), "{flags}");
+}

@@ -286,6 +286,13 @@ fn run(args: Args) -> Result<(), String> {
                                 i += 1;
                             }
                         }
+                        // As the store does for every transaction that changes credentials,
+                        // so that a running sparekeyd's cache would notice.
+                        tx.execute(
+                            "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+                            [],
+                        )
+                        .map_err(|e| e.to_string())?;
                         tx.commit().map_err(|e| e.to_string())?;
                     }
                     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))

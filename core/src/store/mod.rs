@@ -11,6 +11,7 @@ use crate::decision::{self, Attempt, Context, Reason, Verdict};
 use crate::{Credential, Error, SiteKey, Time};
 use chrono::Duration;
 use rusqlite::config::DbConfig;
+use rusqlite::hooks::Action as RowChange;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -18,6 +19,7 @@ use sparekey_conf::{Kind, Policy};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -54,6 +56,9 @@ pub struct Store {
     path: PathBuf,
     /// The WAL file beside it.
     wal: PathBuf,
+    /// Set by SQLite's update hook when a statement on this connection changed a row of
+    /// `credentials` or `failures`; [`Store::write`] then bumps the generation once.
+    state_changed: Arc<AtomicBool>,
     key: Arc<SiteKey>,
     sink: Arc<dyn AuditSink>,
 }
@@ -123,7 +128,7 @@ impl Store {
                 path.display()
             )));
         }
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
@@ -165,12 +170,24 @@ impl Store {
                 schema::VERSION
             )));
         }
+        let state_changed = Arc::new(AtomicBool::new(false));
+        let flag = state_changed.clone();
+        // Every row change on this connection is seen here, whatever the statement, so no
+        // write path can forget the generation. (SQLite skips the hook only for a DELETE
+        // without WHERE, which the store never runs on these tables.)
+        conn.update_hook(Some(move |_: RowChange, _: &str, table: &str, _: i64| {
+            if table == "credentials" || table == "failures" {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }))
+        .map_err(sql)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             wal: PathBuf::from(wal),
+            state_changed,
             key,
             sink,
         })
@@ -221,21 +238,52 @@ impl Store {
     }
 
     /// Runs `f` in one IMMEDIATE transaction; its audit events are written in it, and sent to
-    /// the sink only after the commit.
+    /// the sink only after the commit. When `f` changed credentials or failures, the
+    /// generation is bumped once, in the same transaction.
     fn write<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        Ok(self.transact(false, f)?.0)
+    }
+
+    /// [`Store::write`], also telling the generation before and after the transaction.
+    fn write_tracked<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
+    ) -> Result<(T, Generations), Error> {
+        let (out, generations) = self.transact(true, f)?;
+        Ok((out, generations.unwrap_or_default()))
+    }
+
+    fn transact<T>(
+        &mut self,
+        track: bool,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
+    ) -> Result<(T, Option<Generations>), Error> {
         let key = self.key.clone();
         let sink = self.sink.clone();
+        let changed = self.state_changed.clone();
         let path = self.path.clone();
         let sql = |e: rusqlite::Error| Error::Store {
             path: path.clone(),
             problem: e.to_string(),
         };
         let tx = self.begin()?;
+        let before = if track {
+            Some(read_generation(&tx)?)
+        } else {
+            None
+        };
+        changed.store(false, Ordering::Relaxed);
         let mut events = Vec::new();
         let out = f(&tx, &mut events)?;
+        let bumped = changed.swap(false, Ordering::Relaxed);
+        if bumped {
+            tx.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+                .and_then(|mut st| st.execute([]))
+                .map_err(sql)?;
+        }
         append_events(&tx, &key, &mut events).map_err(sql)?;
         tx.commit().map_err(sql)?;
         for e in &events {
@@ -243,7 +291,11 @@ impl Store {
         }
         // The commit stands; a checkpoint that fails is tried again after the next one.
         let _ = self.checkpoint_if_large();
-        Ok(out)
+        let generations = before.map(|before| Generations {
+            before,
+            after: before + i64::from(bumped),
+        });
+        Ok((out, generations))
     }
 
     /// Stores a newly issued credential and its `issue` event.
@@ -427,14 +479,13 @@ impl Store {
         now: Time,
         source: &str,
     ) -> Result<Redeemed, Error> {
-        self.write(|tx, events| {
-            let generation_before = read_generation(tx)?;
-            let verdict = redeem_in(tx, events, attempt, enabled, policy, now, source)?;
-            Ok(Redeemed {
-                verdict,
-                generation_before,
-                generation_after: read_generation(tx)?,
-            })
+        let (verdict, generations) = self.write_tracked(|tx, events| {
+            redeem_in(tx, events, attempt, enabled, policy, now, source)
+        })?;
+        Ok(Redeemed {
+            verdict,
+            generation_before: generations.before,
+            generation_after: generations.after,
         })
     }
 
@@ -492,8 +543,7 @@ impl Store {
                 }
             }
         }
-        self.write(|tx, events| {
-            let before = read_generation(tx)?;
+        let ((), generations) = self.write_tracked(|tx, events| {
             if !per_user.is_empty() {
                 let mut insert = tx
                     .prepare_cached("INSERT INTO failures (user, at, count) VALUES (?1, ?2, ?3)")
@@ -513,17 +563,15 @@ impl Store {
                 .map_err(sql_err)?;
             }
             events.extend(batch);
-            Ok(Generations {
-                before,
-                after: read_generation(tx)?,
-            })
-        })
+            Ok(())
+        })?;
+        Ok(generations)
     }
 }
 
 /// The store's generation when a transaction began (it holds the write lock throughout) and
 /// when it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Generations {
     /// When it began.
     pub before: i64,

@@ -45,29 +45,26 @@ CREATE TABLE IF NOT EXISTS audit (
     mac        BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, seq);
--- generation: bumped by every change to credentials or failures (by any process), so a
--- long-running reader can tell with one small read whether what it cached is still true.
--- Audit appends do not bump it.
+-- generation: bumped by every transaction that changes credentials or failures (the store
+-- does it, seeing row changes through SQLite's update hook), so a long-running reader can
+-- tell with one small read whether what it cached is still true. Audit appends do not bump it.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
-CREATE TRIGGER IF NOT EXISTS credentials_inserted AFTER INSERT ON credentials
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
-CREATE TRIGGER IF NOT EXISTS credentials_updated AFTER UPDATE ON credentials
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
-CREATE TRIGGER IF NOT EXISTS credentials_deleted AFTER DELETE ON credentials
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
-CREATE TRIGGER IF NOT EXISTS failures_inserted AFTER INSERT ON failures
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
-CREATE TRIGGER IF NOT EXISTS failures_deleted AFTER DELETE ON failures
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 PRAGMA user_version = 2;
 ";
 
-/// Brings a version 1 store to version 2 (failures gained `count`).
+/// Brings a version 1 store to version 2: failures gained `count`; the generation triggers
+/// went (they were parsed by every connection and fired per row; the store bumps the
+/// generation once per transaction instead).
 pub const UPGRADE_FROM_1: &str = "
 ALTER TABLE failures ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+DROP TRIGGER IF EXISTS credentials_inserted;
+DROP TRIGGER IF EXISTS credentials_updated;
+DROP TRIGGER IF EXISTS credentials_deleted;
+DROP TRIGGER IF EXISTS failures_inserted;
+DROP TRIGGER IF EXISTS failures_deleted;
 PRAGMA user_version = 2;
 ";

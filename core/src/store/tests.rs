@@ -466,11 +466,22 @@ fn a_version_1_store_is_upgraded_in_place() {
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "ALTER TABLE failures DROP COLUMN count; PRAGMA user_version = 1;
+         CREATE TRIGGER failures_inserted AFTER INSERT ON failures
+             BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
          INSERT INTO failures (user, at) VALUES ('alice', 1795000000), ('alice', 1795000001);",
     )
     .unwrap();
     drop(conn);
     let store = Store::open(&path, key, Arc::new(NoSink)).unwrap();
+    let triggers: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(triggers, 0, "version 1's generation triggers are gone");
     let since = chrono::DateTime::from_timestamp(1794999999, 0).unwrap();
     assert_eq!(store.failures_since("alice", since).unwrap(), 2);
     let version: i64 = store
@@ -518,4 +529,62 @@ fn closing_leaves_a_small_wal_and_a_large_one_is_emptied_by_the_next_commit() {
     let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
     let reopened = Store::open_existing(&path, key, Arc::new(NoSink)).unwrap();
     assert_eq!(reopened.credentials(Some("bob"), None).unwrap().len(), 200);
+}
+
+#[test]
+fn the_generation_moves_once_per_change_to_credentials_or_failures_not_with_audit() {
+    let mut f = Fixture::new();
+    let at = |f: &Fixture| f.store.generation().unwrap();
+    let g0 = at(&f);
+    let code = f.issue("alice", Uses::Multi);
+    assert_eq!(at(&f), g0 + 1, "issue");
+    f.store
+        .record(AuditEvent::new(t0(), Action::Reload, "root", "-"))
+        .unwrap();
+    assert_eq!(at(&f), g0 + 1, "an audit event alone");
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(at(&f), g0 + 1, "an uncapped code accepted changes nothing");
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    f.try_code("alice", &wrong, t0());
+    assert_eq!(at(&f), g0 + 2, "a counted failure");
+    let failures = vec![
+        ("alice".to_string(), t0()),
+        ("bob".to_string(), t0()),
+        ("alice".to_string(), t0()),
+    ];
+    let written = f.store.record_batch(&failures, Vec::new()).unwrap();
+    assert_eq!(
+        written,
+        Generations {
+            before: g0 + 2,
+            after: g0 + 3
+        },
+        "a batch of failures: once, however many rows"
+    );
+    assert_eq!(at(&f), g0 + 3);
+    let nothing = f
+        .store
+        .record_batch(
+            &[],
+            vec![AuditEvent::new(t0(), Action::Reload, "root", "-")],
+        )
+        .unwrap();
+    assert_eq!(
+        nothing.before, nothing.after,
+        "a batch of audit events only"
+    );
+    f.store.unlock("alice", t0(), ORIGIN).unwrap();
+    assert_eq!(at(&f), g0 + 4, "unlock");
+    f.store
+        .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
+        .unwrap();
+    assert_eq!(at(&f), g0 + 5, "revoke");
+    // Another connection sees it, and its own changes move it for this one.
+    let mut other = Store::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink)).unwrap();
+    assert_eq!(other.generation().unwrap(), g0 + 5);
+    other.unlock("bob", t0(), ORIGIN).unwrap();
+    assert_eq!(at(&f), g0 + 6);
 }
