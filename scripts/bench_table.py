@@ -193,19 +193,39 @@ def main():
 
     if len(sys.argv) > 2:
         try:
-            pam = json.load(open(sys.argv[2]))
+            pam = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
         except (OSError, ValueError):
-            pam = None
-        if pam:
+            pam = []
+        warm = [r for r in pam if not r.get("label", "").startswith("cold")]
+        cold = [r for r in pam if r.get("label", "").startswith("cold")]
+        if warm:
             w("")
-            w(f"PAM, {pam['iterations']} authentications each, 100,000 credentials (target: added median <= 300 us)")
+            w(f"PAM, {warm[0]['iterations']} authentications each in one process, 100,000 credentials (target: added median <= 300 us)")
             w("")
-            head = f"{'stack':<14} {'median us':>10} {'p99 us':>8}"
+            head = (
+                f"{'policy file':<44} {'permit p50':>10} {'module p50':>10} {'module p99':>10} "
+                f"{'added p50':>9}  verdict"
+            )
             w(head)
             w("-" * len(head))
-            w(f"{'pam_permit':<14} {pam['baseline_us']['p50']:>10.0f} {pam['baseline_us']['p99']:>8.0f}")
-            w(f"{'pam_sparekey':<14} {pam['module_us']['p50']:>10.0f} {pam['module_us']['p99']:>8.0f}")
-            w(f"added median: {pam['added_median_us']:.0f} us ({'meets' if pam['added_median_us'] <= 300 else 'MISSES'} the target)")
+            for r in warm:
+                added = r["added_median_us"]
+                w(
+                    f"{r.get('label', ''):<44} {r['baseline_us']['p50']:>10.0f} {r['module_us']['p50']:>10.0f} "
+                    f"{r['module_us']['p99']:>10.0f} {added:>9.0f}  {'meets' if added <= 300 else 'MISSES'} the target"
+                )
+        if cold:
+            def median(v):
+                v = sorted(v)
+                return v[len(v) // 2]
+            module = median([r["first_module_us"] for r in cold])
+            permit = median([r["first_baseline_us"] for r in cold])
+            w("")
+            w(
+                f"First authentication in a new process ({len(cold)} processes, {cold[0]['label'][5:]}): "
+                f"pam_permit {permit:.0f} us, pam_sparekey {module:.0f} us (medians); "
+                f"the module's load is in this figure, not in the rows above"
+            )
     print("\n".join(out))
 
 

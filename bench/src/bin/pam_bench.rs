@@ -57,6 +57,9 @@ struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// A name for this run, copied into the JSON.
+    #[arg(long, default_value = "")]
+    label: String,
 }
 
 #[repr(C)]
@@ -170,6 +173,8 @@ fn run(args: Args) -> Result<ExitCode, String> {
     );
     let mut with_module = Vec::with_capacity(args.iterations);
     let mut without = Vec::with_capacity(args.iterations);
+    // The first authentication of each kind in this process: it loads the module.
+    let mut first = (0u64, 0u64);
     let started = Instant::now();
     for i in 0..args.warmup + args.iterations {
         if started.elapsed().as_secs() >= args.max_seconds && !with_module.is_empty() {
@@ -199,6 +204,9 @@ fn run(args: Args) -> Result<ExitCode, String> {
                 args.service
             ));
         }
+        if i == 0 {
+            first = (module.as_nanos() as u64, base.as_nanos() as u64);
+        }
         if i >= args.warmup {
             without.push(base.as_nanos() as u64);
             with_module.push(module.as_nanos() as u64);
@@ -212,6 +220,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
         println!(
             "{}",
             json!({
+                "label": args.label,
                 "iterations": m.count,
                 "service": args.service,
                 "baseline": args.baseline,
@@ -219,6 +228,8 @@ fn run(args: Args) -> Result<ExitCode, String> {
                 "baseline_us": {"p50": us(b.p50), "p99": us(b.p99), "mean": b.mean / 1000.0, "max": us(b.max)},
                 "added_median_us": added,
                 "added_p99_us": us(m.p99) - us(b.p99),
+                "first_module_us": us(first.0),
+                "first_baseline_us": us(first.1),
             })
         );
     } else {

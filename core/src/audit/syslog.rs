@@ -5,10 +5,19 @@ use super::{AuditEvent, AuditSink};
 use std::sync::Mutex;
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
-/// Audit events to syslog (LOG_AUTHPRIV, severity notice). When /dev/log is missing the
-/// events still go to the store; the sink stays silent rather than failing a login.
+/// Audit events to syslog (LOG_AUTHPRIV, severity notice). Connects at the first line sent,
+/// so a login that logs nothing opens no socket. When /dev/log is missing the events still
+/// go to the store; the sink stays silent rather than failing a login.
 pub struct SyslogSink {
-    logger: Mutex<Option<Logger<LoggerBackend, Formatter3164>>>,
+    state: Mutex<State>,
+}
+
+enum State {
+    /// Nothing sent yet.
+    Waiting(Formatter3164),
+    Connected(Logger<LoggerBackend, Formatter3164>),
+    /// No syslog to talk to.
+    Unavailable,
 }
 
 impl std::fmt::Debug for SyslogSink {
@@ -18,7 +27,7 @@ impl std::fmt::Debug for SyslogSink {
 }
 
 impl SyslogSink {
-    /// Connects to the local syslog as `process` (e.g. "sparekeyd", "pam_sparekey").
+    /// A sink that logs to the local syslog as `process` (e.g. "sparekeyd", "pam_sparekey").
     pub fn connect(process: &str) -> Self {
         let formatter = Formatter3164 {
             facility: Facility::LOG_AUTHPRIV,
@@ -27,35 +36,46 @@ impl SyslogSink {
             pid: std::process::id(),
         };
         SyslogSink {
-            logger: Mutex::new(syslog::unix(formatter).ok()),
+            state: Mutex::new(State::Waiting(formatter)),
+        }
+    }
+
+    /// Runs `f` on the connection, making it first if this is the first line.
+    fn send(&self, f: impl FnOnce(&mut Logger<LoggerBackend, Formatter3164>)) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if matches!(*state, State::Waiting(_)) {
+            if let State::Waiting(formatter) = std::mem::replace(&mut *state, State::Unavailable) {
+                if let Ok(logger) = syslog::unix(formatter) {
+                    *state = State::Connected(logger);
+                }
+            }
+        }
+        if let State::Connected(logger) = &mut *state {
+            f(logger);
         }
     }
 
     /// Logs one operational line (not an audit event) at severity err.
     pub fn error(&self, message: &str) {
-        if let Ok(mut guard) = self.logger.lock() {
-            if let Some(l) = guard.as_mut() {
-                let _ = l.err(message);
-            }
-        }
+        self.send(|l| {
+            let _ = l.err(message);
+        });
     }
 
     /// Logs one operational line at severity info.
     pub fn info(&self, message: &str) {
-        if let Ok(mut guard) = self.logger.lock() {
-            if let Some(l) = guard.as_mut() {
-                let _ = l.info(message);
-            }
-        }
+        self.send(|l| {
+            let _ = l.info(message);
+        });
     }
 }
 
 impl AuditSink for SyslogSink {
     fn emit(&self, event: &AuditEvent) {
-        if let Ok(mut guard) = self.logger.lock() {
-            if let Some(l) = guard.as_mut() {
-                let _ = l.notice(event.line());
-            }
-        }
+        self.send(|l| {
+            let _ = l.notice(event.line());
+        });
     }
 }
