@@ -2,6 +2,8 @@
 
 use crate::Duration;
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use toml::Spanned;
 
 /// policy.toml as written.
@@ -17,6 +19,10 @@ pub struct PolicyFile {
     /// Policies, in order: the first whose `users` or `groups` match a user decides for them.
     #[serde(default)]
     pub policy: Vec<Policy>,
+    /// User name -> index of the first policy that lists it, once
+    /// [`PolicyFile::index_users`] has built it.
+    #[serde(skip)]
+    by_user: OnceLock<HashMap<String, usize>>,
 }
 
 impl Default for PolicyFile {
@@ -25,6 +31,7 @@ impl Default for PolicyFile {
             enabled: false,
             contact: default_contact(),
             policy: Vec::new(),
+            by_user: OnceLock::new(),
         }
     }
 }
@@ -45,9 +52,37 @@ impl PolicyFile {
         self.policy.iter().any(|p| !p.groups.is_empty())
     }
 
-    /// The first policy, in file order, that matches `user` or one of `groups`.
+    /// The first policy, in file order, that matches `user` or one of `groups`. A scan of the
+    /// users lists, or a hash lookup once [`PolicyFile::index_users`] was called.
     pub fn policy_for(&self, user: &str, groups: &[String]) -> Option<&Policy> {
-        self.policy.iter().find(|p| p.matches(user, groups))
+        let Some(by_user) = self.by_user.get() else {
+            return self.policy.iter().find(|p| p.matches(user, groups));
+        };
+        let named = by_user.get(user).copied();
+        let before = &self.policy[..named.unwrap_or(self.policy.len())];
+        let by_group = if groups.is_empty() {
+            None
+        } else {
+            before
+                .iter()
+                .position(|p| p.groups.iter().any(|g| groups.contains(g)))
+        };
+        by_group.or(named).map(|i| &self.policy[i])
+    }
+
+    /// Builds the index [`PolicyFile::policy_for`] uses from then on, for a process that
+    /// looks many users up in this file (sparekeyd); a PAM login's one lookup is cheaper as a
+    /// scan. Does nothing the second time. The policies must not change afterwards.
+    pub fn index_users(&self) {
+        self.by_user.get_or_init(|| {
+            let mut index = HashMap::new();
+            for (i, p) in self.policy.iter().enumerate() {
+                for u in &p.users {
+                    index.entry(u.clone()).or_insert(i);
+                }
+            }
+            index
+        });
     }
 }
 
@@ -239,5 +274,72 @@ impl Default for Lockout {
             attempts: 5,
             window: Duration::from_secs(900),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_index_finds_the_same_policy_as_the_scan() {
+        let file = crate::parse_policy(
+            r#"
+[[policy]]
+name = "a"
+users = ["ann"]
+services = ["sshd"]
+[[policy]]
+name = "ops"
+groups = ["ops"]
+services = ["sshd"]
+[[policy]]
+name = "b"
+users = ["bob", "ann"]
+groups = ["dev"]
+services = ["sshd"]
+[[policy]]
+name = "c"
+users = ["carl", "bob"]
+services = ["sshd"]
+"#,
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let cases: &[(&str, &[&str])] = &[
+            ("ann", &[]),
+            ("ann", &["ops"]),
+            ("bob", &[]),
+            ("bob", &["ops"]),
+            ("bob", &["dev"]),
+            ("carl", &["dev"]),
+            ("carl", &[]),
+            ("dora", &["dev"]),
+            ("dora", &["ops", "dev"]),
+            ("dora", &[]),
+            ("", &[]),
+        ];
+        let scanned: Vec<Option<String>> = cases
+            .iter()
+            .map(|(u, g)| {
+                let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
+                file.policy_for(u, &g).map(|p| p.name().to_string())
+            })
+            .collect();
+        file.index_users();
+        let indexed: Vec<Option<String>> = cases
+            .iter()
+            .map(|(u, g)| {
+                let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
+                file.policy_for(u, &g).map(|p| p.name().to_string())
+            })
+            .collect();
+        assert_eq!(scanned, indexed);
+        let name = |i: usize| indexed[i].as_deref();
+        assert_eq!(name(1), Some("a"), "by name, before the group policy");
+        assert_eq!(name(3), Some("ops"), "by group, before the name");
+        assert_eq!(name(5), Some("b"), "carl by group dev, before c");
+        assert_eq!(name(8), Some("ops"));
+        assert_eq!(name(9), None);
     }
 }

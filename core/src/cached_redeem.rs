@@ -129,6 +129,7 @@ impl CachedRedeemer {
         lookup: GroupLookup<'_>,
     ) -> Result<Verdict, Error> {
         self.refresh(now)?;
+        policies.index_users();
         let groups = self.groups_of(presented.user, now, lookup)?;
         let policy = policies.policy_for(presented.user, groups);
         let early = if !policies.enabled {
