@@ -205,13 +205,13 @@ impl CachedRedeemer {
             });
             return Ok(verdict);
         }
-        if verdict == Verdict::Rejected(Reason::WrongCode)
-            && self.pending.len() < MAX_PENDING
-            && self.is_current()?
-        {
-            // A code that matches nothing the store holds (checked just now): count it here
+        if verdict == Verdict::Rejected(Reason::WrongCode) && self.pending.len() < MAX_PENDING {
+            // A code that matches nothing the store held at the last recheck: count it here
             // and write it with the next batch, as a flood of guesses must not cost an fsync
-            // each. PAM logins see these failures when the batch is written.
+            // (nor a read of the store) each. A code issued since the last recheck, at most
+            // `recheck` ago, would be refused and counted once, as a code revoked since is
+            // still accepted: the cache's one window. PAM logins see these failures when the
+            // batch is written.
             return Ok(self.count_failure(presented, policy, recent, now));
         }
         // Anything else changes the store or needs its precise answer: one transaction.
@@ -293,11 +293,6 @@ impl CachedRedeemer {
         }
     }
 
-    /// Whether the cache still matches the store, read now whatever the recheck interval.
-    fn is_current(&mut self) -> Result<bool, Error> {
-        Ok(self.generation == Some(self.store.generation()?))
-    }
-
     fn count_failure(
         &mut self,
         presented: &Presented<'_>,
@@ -305,10 +300,12 @@ impl CachedRedeemer {
         recent: u32,
         now: Time,
     ) -> Verdict {
-        self.unwritten
-            .entry(presented.user.to_string())
-            .or_default()
-            .push(now);
+        match self.unwritten.get_mut(presented.user) {
+            Some(times) => times.push(now),
+            None => {
+                self.unwritten.insert(presented.user.to_string(), vec![now]);
+            }
+        }
         self.pending.push((presented.user.to_string(), now));
         let reason = Reason::WrongCode;
         self.audit.add(EventRef {

@@ -472,3 +472,27 @@ fn failures_written_as_one_row_still_lock_out_in_the_cache_and_the_store() {
         Verdict::Accepted { .. }
     ));
 }
+
+#[test]
+fn a_code_issued_since_the_last_recheck_counts_as_wrong_until_the_next() {
+    let mut f = Fixture::new(CacheLimits {
+        recheck: Duration::seconds(1),
+        ..CacheLimits::default()
+    });
+    let old = f.issue("alice", Uses::Multi);
+    assert!(matches!(
+        f.try_code("alice", &old, t0()),
+        Verdict::Accepted { .. }
+    ));
+    let fresh = f.issue("alice", Uses::Multi);
+    // The cache's one window, as for a revoke: within the recheck interval the new code is
+    // not known yet, and is refused as a guess.
+    assert_eq!(
+        f.try_code("alice", &fresh, t0() + Duration::milliseconds(500)),
+        Verdict::Rejected(Reason::WrongCode)
+    );
+    assert!(matches!(
+        f.try_code("alice", &fresh, t0() + Duration::seconds(1)),
+        Verdict::Accepted { .. }
+    ));
+}
