@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 /// How long a reply is replayed to retransmits.
 pub const TTL: Duration = Duration::from_secs(5);
-/// Most replies held at once (per listening socket): 5 s of about 100,000 requests/s, the
+/// Most replies held at once (per answering thread; each has its own socket and cache, and
+/// one client source port always reaches the same one): 5 s of about 100,000 requests/s, the
 /// most one answering thread serves. About 250 bytes each with the index, so at most about
-/// 130 MB, and only a client holding the secret can fill it.
+/// 130 MB per thread, and only a client holding the secret can fill it.
 pub const MAX_ENTRIES: usize = 1 << 19;
-/// Most reply bytes held at once (per listening socket).
+/// Most reply bytes held at once (per answering thread).
 pub const MAX_BYTES: usize = 64 << 20;
 
 /// What identifies a request and its retransmits.
