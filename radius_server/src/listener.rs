@@ -261,4 +261,4 @@ impl Shared {
 
 #[cfg(test)]
 #[path = "listener_tests.rs"]
-mod tests;
+pub(crate) mod tests;

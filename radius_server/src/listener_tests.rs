@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 
 const SECRET: &str = "listener-test-secret-0123456789";
 
-fn site(dir: &std::path::Path) -> Arc<State> {
+pub(crate) fn site(dir: &std::path::Path) -> Arc<State> {
     let secret = dir.join("gw.secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -209,7 +209,7 @@ fn the_kernel_spreads_clients_over_the_group_and_keeps_each_on_one_socket() {
 }
 
 /// Issues a single-use code for alice per entry of `codes`.
-fn issue(state: &State, codes: &[String]) {
+pub(crate) fn issue(state: &State, codes: &[String]) {
     use sparekey_core::issue::{make_credential, IssueRequest};
     let config = state.config();
     let policy = config.policy.by_name("p").unwrap();

@@ -89,7 +89,11 @@ impl SharedVerifier {
         let mut redeemer = lock(&self.inner.redeemer);
         match written {
             Ok(()) => {
-                if let Some(r) = redeemer.as_mut() {
+                // `written` drops every cached user so that the failures just stored are
+                // counted from the store. Audit events alone change neither credentials nor
+                // failures (nor the store's generation): then the cache stays, rather than
+                // every user being read again, under this lock, after each flush.
+                if let Some(r) = redeemer.as_mut().filter(|_| !batch.failures.is_empty()) {
                     r.written(&batch.failures);
                 }
                 Ok(n)
@@ -180,3 +184,7 @@ impl Verifier for SharedVerifier {
         Ok(verdict?)
     }
 }
+
+#[cfg(test)]
+#[path = "verifier_tests.rs"]
+mod tests;
