@@ -200,7 +200,7 @@ impl<V: Verifier> Responder<V> {
         };
         let reply = if code == PacketCode::AccessRequest {
             match self.cache.insert(key, reply, now) {
-                Ok(()) => return self.cache.get(&key, now),
+                Ok(stored) => return Some(stored),
                 Err(reply) => reply,
             }
         } else {
