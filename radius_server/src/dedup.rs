@@ -7,21 +7,24 @@
 //! of live replies, [`ReplyCache::has_room`] says no and new requests are dropped (the NAS
 //! retries) rather than evicting a live reply, which could let a retransmit be verified again.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long a reply is replayed to retransmits.
 pub const TTL: Duration = Duration::from_secs(5);
-/// Most replies held at once (per listening socket): 5 s of about 100,000 requests/s, the
+/// Most replies held at once (per answering thread; each has its own socket and cache, and
+/// one client source port always reaches the same one): 5 s of about 100,000 requests/s, the
 /// most one answering thread serves. About 250 bytes each with the index, so at most about
-/// 130 MB, and only a client holding the secret can fill it.
+/// 130 MB per thread, and only a client holding the secret can fill it.
 pub const MAX_ENTRIES: usize = 1 << 19;
-/// Most reply bytes held at once (per listening socket).
+/// Most reply bytes held at once (per answering thread).
 pub const MAX_BYTES: usize = 64 << 20;
 
 /// What identifies a request and its retransmits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestKey {
     /// Source address and port.
     pub source: SocketAddr,
@@ -29,6 +32,24 @@ pub struct RequestKey {
     pub identifier: u8,
     /// The Request Authenticator.
     pub authenticator: [u8; 16],
+}
+
+impl Hash for RequestKey {
+    /// The key's 35 bytes in one write: SipHash costs mostly per call, and hashing the fields
+    /// one by one takes seven. Equal keys give equal bytes (an IPv4 source as its IPv4-mapped
+    /// IPv6 address; equal IPv6 sources differing only in flow or scope would merely collide).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ip = match self.source {
+            SocketAddr::V4(a) => a.ip().to_ipv6_mapped().octets(),
+            SocketAddr::V6(a) => a.ip().octets(),
+        };
+        let mut bytes = [0u8; 35];
+        bytes[..16].copy_from_slice(&ip);
+        bytes[16..18].copy_from_slice(&self.source.port().to_le_bytes());
+        bytes[18] = self.identifier;
+        bytes[19..].copy_from_slice(&self.authenticator);
+        state.write(&bytes);
+    }
 }
 
 #[derive(Debug)]
@@ -83,18 +104,30 @@ impl ReplyCache {
         self.map.len() < self.max_entries && self.bytes + len <= self.max_bytes
     }
 
-    /// Stores `reply` for `key` at `now`, if there is room; gives it back if there is not.
-    pub fn insert(&mut self, key: RequestKey, reply: Vec<u8>, now: Instant) -> Result<(), Vec<u8>> {
+    /// Stores `reply` for `key` at `now` and lends it back, if there is room; gives it back
+    /// if there is not.
+    pub fn insert(
+        &mut self,
+        key: RequestKey,
+        reply: Vec<u8>,
+        now: Instant,
+    ) -> Result<&[u8], Vec<u8>> {
         if !self.has_room(reply.len(), now) {
             return Err(reply);
         }
         let reply = reply.into_boxed_slice();
         self.bytes += reply.len();
-        if let Some(old) = self.map.insert(key, Entry { stored: now, reply }) {
-            self.bytes -= old.reply.len();
-        }
         self.order.push_back((key, now));
-        Ok(())
+        let entry = Entry { stored: now, reply };
+        let stored = match self.map.entry(key) {
+            Slot::Occupied(mut old) => {
+                self.bytes -= old.get().reply.len();
+                old.insert(entry);
+                old.into_mut()
+            }
+            Slot::Vacant(slot) => slot.insert(entry),
+        };
+        Ok(&stored.reply)
     }
 
     /// How many replies are held.
@@ -120,9 +153,9 @@ impl ReplyCache {
             }
             self.order.pop_front();
             // A key stored again later has a newer entry: leave that one.
-            if self.map.get(&key).is_some_and(|e| e.stored == stored) {
-                if let Some(old) = self.map.remove(&key) {
-                    self.bytes -= old.reply.len();
+            if let Slot::Occupied(entry) = self.map.entry(key) {
+                if entry.get().stored == stored {
+                    self.bytes -= entry.remove().reply.len();
                 }
             }
         }
@@ -207,6 +240,48 @@ mod tests {
         // Once they expire there is room again.
         assert!(c.has_room(38, t0 + TTL + Duration::from_secs(1)));
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn insert_lends_the_reply_and_replacing_a_live_one_keeps_the_counts_right() {
+        let t0 = Instant::now();
+        let mut c = ReplyCache::default();
+        assert_eq!(
+            c.insert(key(1, 1, 1), b"first".to_vec(), t0),
+            Ok(&b"first"[..])
+        );
+        let t1 = t0 + Duration::from_secs(1);
+        let second = c.insert(key(1, 1, 1), b"second!".to_vec(), t1);
+        assert_eq!(second, Ok(&b"second!"[..]));
+        assert_eq!((c.len(), c.bytes()), (1, 7));
+        // The first store's expiry leaves the newer reply; the newer one's takes it.
+        assert!(c.has_room(1, t0 + TTL));
+        assert_eq!(c.get(&key(1, 1, 1), t0 + TTL), Some(&b"second!"[..]));
+        assert!(c.has_room(1, t1 + TTL));
+        assert!(c.is_empty());
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn an_ipv4_source_and_its_mapped_ipv6_form_are_different_requests() {
+        let t0 = Instant::now();
+        let mut c = ReplyCache::default();
+        let v4 = key(1812, 3, 9);
+        let mut mapped = v4;
+        mapped.source =
+            SocketAddr::from((std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped(), 1812));
+        c.insert(v4, b"v4".to_vec(), t0).unwrap();
+        assert_eq!(c.get(&v4, t0), Some(&b"v4"[..]));
+        assert_eq!(
+            c.get(&mapped, t0),
+            None,
+            "same hash input, not the same key"
+        );
+        c.insert(mapped, b"v6".to_vec(), t0).unwrap();
+        assert_eq!(
+            (c.get(&v4, t0), c.get(&mapped, t0)),
+            (Some(&b"v4"[..]), Some(&b"v6"[..]))
+        );
     }
 
     #[test]

@@ -1,22 +1,21 @@
 //! The RADIUS service in sparekeyd: binds every `[radius] listen` address at startup, then
-//! answers on each with one thread (blocking UDP on a std thread; every write to the store is
-//! one serialised SQLite transaction anyway). Each thread has its own store connection and
-//! duplicate cache, and picks up a reloaded configuration by comparing `Arc` pointers per
-//! datagram; the client table of a new configuration is built once, by whichever thread sees
-//! it first.
+//! answers on each with several threads (see [`threads_per_address`]), each with its own
+//! socket in one SO_REUSEPORT group, its own duplicate cache and buffers (the loop is in
+//! [`crate::batch`]). The threads share one verifier (one store connection and cache) and
+//! pick up a reloaded configuration by comparing `Arc` pointers per batch; the client table of
+//! a new configuration is built once, by whichever thread sees it first.
 
 use crate::clients::ClientTable;
-use crate::responder::{Responder, Snapshot};
+use crate::responder::Snapshot;
 use crate::verifier::SharedVerifier;
 use crate::Error;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 use sparekey_admin::State;
-use sparekey_radius_codec::MAX_PACKET_LEN;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where log lines go (sparekeyd's stderr, read by journald).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -24,46 +23,90 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 /// Receive buffer asked for per socket: bursts of logins wait here instead of being dropped.
 pub const RECEIVE_BUFFER: usize = 4 << 20;
 
+/// Most answering threads per listen address.
+pub const MAX_THREADS: usize = 4;
+
+/// Answering threads (and sockets) per listen address: one per CPU this process may run on
+/// (`available_parallelism`, which follows affinity masks and cgroup quotas), at least 1 and
+/// at most [`MAX_THREADS`]. More would only add threads waiting for the one verifier.
+pub fn threads_per_address() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS)
+}
+
 /// The bound sockets and first client table, made at startup before any thread runs.
 #[derive(Debug)]
 pub struct Listeners {
-    sockets: Vec<(String, UdpSocket)>,
+    /// Each listen address as configured, with its sockets (one per answering thread).
+    groups: Vec<(String, Vec<UdpSocket>)>,
     snapshot: Snapshot,
 }
 
-/// Reads the clients' secrets and binds every listen address of the configuration in force.
-/// Fails, naming the client or the address and the fix, when any of it cannot be done.
-/// Returns warnings to log (weak secrets, clients without listen addresses).
+/// Reads the clients' secrets and binds every listen address of the configuration in force,
+/// [`threads_per_address`] sockets each. Fails, naming the client or the address and the fix,
+/// when any of it cannot be done. Returns warnings to log (weak secrets, clients without
+/// listen addresses).
 pub fn prepare(state: &State) -> Result<(Listeners, Vec<String>), Error> {
+    prepare_with(state, threads_per_address())
+}
+
+/// [`prepare`] with `threads` sockets per address (tests choose).
+pub fn prepare_with(state: &State, threads: usize) -> Result<(Listeners, Vec<String>), Error> {
     let config = state.config();
     let (clients, mut warnings) = ClientTable::load(&config.daemon.radius)?;
-    let mut sockets = Vec::new();
+    let mut groups = Vec::new();
     for address in &config.daemon.radius.listen {
         let text = address.get_ref();
         // Checked by sparekey-conf; refused here too rather than trusted.
         let addr: SocketAddr = text.parse().map_err(|_| {
             Error::bind(text, std::io::Error::from(std::io::ErrorKind::InvalidInput))
         })?;
-        let socket = bind(addr).map_err(|e| Error::bind(text, e))?;
-        sockets.push((text.clone(), socket));
+        let sockets = bind_group(addr, threads).map_err(|e| Error::bind(text, e))?;
+        groups.push((text.clone(), sockets));
     }
-    if sockets.is_empty() && !clients.is_empty() {
+    if groups.is_empty() && !clients.is_empty() {
         warnings.push(
             "radius: clients are configured but [radius] listen is empty, so RADIUS is off".into(),
         );
     }
     let snapshot = Snapshot::new(config, Arc::new(clients));
-    Ok((Listeners { sockets, snapshot }, warnings))
+    Ok((Listeners { groups, snapshot }, warnings))
 }
 
-/// A UDP socket bound to `addr`. IPv6 sockets are IPv6-only, so "0.0.0.0:1812" and
-/// "[::]:1812" can both be listed.
+/// A UDP socket bound to `addr`, alone (no SO_REUSEPORT): it fails if anything else holds the
+/// address. IPv6 sockets are IPv6-only, so "0.0.0.0:1812" and "[::]:1812" can both be listed.
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    bind_socket(addr, false)
+}
+
+/// `count` UDP sockets bound to `addr` in one SO_REUSEPORT group: the kernel gives each
+/// datagram to one of them by a hash of its source and destination addresses and ports, so a
+/// client's retransmits (same source port) reach the same socket, and so the same thread and
+/// duplicate cache, as long as the group does not change (its sockets live as long as
+/// sparekeyd).
+///
+/// A group can be joined by any socket that sets SO_REUSEPORT, though Linux only lets sockets
+/// of the same effective UID join one. So that another process (say a second sparekeyd on
+/// the same port) cannot silently take a share of the requests, the address is first bound
+/// alone, which fails if anyone holds it, with or without SO_REUSEPORT; that socket is then
+/// closed and the group bound to the same port (the chosen one, for port 0).
+pub fn bind_group(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSocket>> {
+    let probe = bind(addr)?;
+    let addr = probe.local_addr()?;
+    drop(probe);
+    (0..count.max(1)).map(|_| bind_socket(addr, true)).collect()
+}
+
+fn bind_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
     let fd = socket::socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    if reuse_port {
+        socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
     match addr {
         SocketAddr::V4(a) => socket::bind(fd.as_raw_fd(), &SockaddrIn::from(a))?,
         SocketAddr::V6(a) => {
@@ -79,29 +122,37 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 impl Listeners {
     /// The addresses bound, as configured.
     pub fn addresses(&self) -> Vec<&str> {
-        self.sockets.iter().map(|(a, _)| a.as_str()).collect()
+        self.groups.iter().map(|(a, _)| a.as_str()).collect()
     }
 
-    /// The addresses the sockets are bound to (with the port the system chose for port 0).
+    /// The addresses the sockets are bound to (with the port the system chose for port 0),
+    /// one per listen address.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets
+        self.groups
             .iter()
-            .filter_map(|(_, s)| s.local_addr().ok())
+            .filter_map(|(_, s)| s.first()?.local_addr().ok())
             .collect()
+    }
+
+    /// Answering threads per listen address.
+    pub fn threads(&self) -> usize {
+        self.groups.first().map_or(0, |(_, s)| s.len())
     }
 
     /// One line for the daemon's "ready" message.
     pub fn summary(&self) -> String {
-        if self.sockets.is_empty() {
+        if self.groups.is_empty() {
             return "RADIUS off".into();
         }
         let clients = &self.snapshot.clients;
+        let threads = self.threads();
         format!(
-            "RADIUS on {} for {} client{} ({})",
+            "RADIUS on {} for {} client{} ({}), {threads} answering thread{} per address",
             self.addresses().join(", "),
             clients.len(),
             if clients.len() == 1 { "" } else { "s" },
-            clients.names().join(", ")
+            clients.names().join(", "),
+            if threads == 1 { "" } else { "s" },
         )
     }
 
@@ -111,7 +162,7 @@ impl Listeners {
     /// events still gathered (sparekeyd calls it before it exits).
     pub fn spawn(self, state: Arc<State>, log: Log) -> Result<SharedVerifier, Error> {
         let verifier = SharedVerifier::new(state.clone());
-        if !self.sockets.is_empty() {
+        if !self.groups.is_empty() {
             verifier
                 .spawn_flusher(log.clone())
                 .map_err(|source| Error::Thread {
@@ -123,28 +174,34 @@ impl Listeners {
                 flusher.flush().map(|_| ()).map_err(|e| e.to_string())
             }));
         }
-        let bound: Vec<String> = self.sockets.iter().map(|(a, _)| a.clone()).collect();
+        let bound: Vec<String> = self.groups.iter().map(|(a, _)| a.clone()).collect();
         let shared = Arc::new(Shared {
             current: Mutex::new(self.snapshot),
             bound,
         });
-        for (address, socket) in self.sockets {
-            let (state, shared, log) = (state.clone(), shared.clone(), log.clone());
-            let verifier = verifier.clone();
-            let name = address.clone();
-            std::thread::Builder::new()
-                .name(format!("radius {address}"))
-                .spawn(move || loop {
-                    // A panic would be a bug; it must not silence RADIUS for good.
-                    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        serve(&socket, &state, &shared, &log, verifier.clone())
-                    }));
-                    if run.is_err() {
-                        log(&format!("radius: the thread answering on {name} failed (a bug, please report it); restarting it"));
-                        std::thread::sleep(Duration::from_secs(1));
-                    }
-                })
-                .map_err(|source| Error::Thread { address, source })?;
+        for (address, sockets) in self.groups {
+            let count = sockets.len();
+            for (i, socket) in sockets.into_iter().enumerate() {
+                let (state, shared, log) = (state.clone(), shared.clone(), log.clone());
+                let verifier = verifier.clone();
+                let name = format!("{address} (thread {} of {count})", i + 1);
+                std::thread::Builder::new()
+                    .name(format!("radius {i} {address}"))
+                    .spawn(move || loop {
+                        // A panic would be a bug; it must not silence RADIUS for good.
+                        let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            crate::batch::serve(&socket, &state, &shared, &log, verifier.clone())
+                        }));
+                        if run.is_err() {
+                            log(&format!("radius: the thread answering on {name} failed (a bug, please report it); restarting it"));
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    })
+                    .map_err(|source| Error::Thread {
+                        address: address.clone(),
+                        source,
+                    })?;
+            }
         }
         Ok(verifier)
     }
@@ -152,15 +209,15 @@ impl Listeners {
 
 /// The snapshot all answering threads share, rebuilt once per new configuration.
 #[derive(Debug)]
-struct Shared {
-    current: Mutex<Snapshot>,
-    bound: Vec<String>,
+pub struct Shared {
+    pub(crate) current: Mutex<Snapshot>,
+    pub(crate) bound: Vec<String>,
 }
 
 impl Shared {
     /// The snapshot for the configuration in force now, building its client table if no
     /// thread has yet. A table that cannot be built leaves the previous clients in force.
-    fn refresh(&self, state: &State, log: &Log) -> Snapshot {
+    pub fn refresh(&self, state: &State, log: &Log) -> Snapshot {
         let mut current = match self.current.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
@@ -202,59 +259,6 @@ impl Shared {
     }
 }
 
-/// Answers datagrams on `socket` until the process ends.
-fn serve(
-    socket: &UdpSocket,
-    state: &Arc<State>,
-    shared: &Shared,
-    log: &Log,
-    verifier: SharedVerifier,
-) {
-    let mut snapshot = shared.refresh(state, log);
-    let mut responder = Responder::new(verifier);
-    // One byte more than the largest packet, so an oversized datagram is seen (and dropped).
-    let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
-    let mut last_error: Option<Instant> = None;
-    loop {
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                quiet_error(
-                    &mut last_error,
-                    log,
-                    &format!("radius: receiving failed: {e}"),
-                );
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        if !Arc::ptr_eq(&snapshot.config, &state.config()) {
-            snapshot = shared.refresh(state, log);
-        }
-        let now = Instant::now();
-        let wall = chrono::Utc::now();
-        if let Some(reply) = responder.handle(&snapshot, &buf[..len], from, now, wall, &**log) {
-            if let Err(e) = socket.send_to(reply, from) {
-                quiet_error(
-                    &mut last_error,
-                    log,
-                    &format!("radius: sending to {from} failed: {e}"),
-                );
-            }
-        }
-    }
-}
-
-/// Logs a socket error at most once a second.
-fn quiet_error(last: &mut Option<Instant>, log: &Log, line: &str) {
-    let now = Instant::now();
-    if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-        *last = Some(now);
-        log(line);
-    }
-}
-
 #[cfg(test)]
 #[path = "listener_tests.rs"]
-mod tests;
+pub(crate) mod tests;

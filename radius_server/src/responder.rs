@@ -75,7 +75,8 @@ pub struct Stats {
     pub errors: u64,
 }
 
-/// The responder of one listening socket: its duplicate cache, log limiters and verifier.
+/// The responder of one answering thread (one socket): its duplicate cache, log limiters and
+/// verifier.
 #[derive(Debug)]
 pub struct Responder<V> {
     verifier: V,
@@ -199,7 +200,7 @@ impl<V: Verifier> Responder<V> {
         };
         let reply = if code == PacketCode::AccessRequest {
             match self.cache.insert(key, reply, now) {
-                Ok(()) => return self.cache.get(&key, now),
+                Ok(stored) => return Some(stored),
                 Err(reply) => reply,
             }
         } else {

@@ -89,6 +89,9 @@ impl SharedVerifier {
         let mut redeemer = lock(&self.inner.redeemer);
         match written {
             Ok(generations) => {
+                // The cache takes the failures just stored and carries on, unless another
+                // process changed the store meanwhile; a flush of audit events alone changes
+                // nothing it holds.
                 if let Some(r) = redeemer.as_mut() {
                     r.written(&batch.failures, generations);
                 }
@@ -180,3 +183,7 @@ impl Verifier for SharedVerifier {
         Ok(verdict?)
     }
 }
+
+#[cfg(test)]
+#[path = "verifier_tests.rs"]
+mod tests;
