@@ -301,24 +301,28 @@ for server in sparekeyd freeradius; do
     run "$server" accept "rate80/$server/accept" --rate "$rate" --window 128 --duration $((DURATION * 2))
 done
 
-say "lockout flood: accepts of other users alone, then during a flood of wrong codes for the locked-out victim"
+say "lockout flood: accepts of other users alone, then during floods of wrong codes for the locked-out victim"
 peak=$(field base/sparekeyd/accept requests_per_s)
 locked_peak=$(field base/sparekeyd/locked requests_per_s)
 accept_rate=$(python3 -c "print(max(100, round(0.2 * $peak)))")
-flood_rate=$(python3 -c "print(max(100, round(0.5 * $locked_peak)))")
 run sparekeyd accept floodbase/sparekeyd/accept --rate "$accept_rate" --window 64 --duration "$DURATION"
-quiet_gap
-"$BIN/sparekey-bench" --server "127.0.0.1:$SK_PORT" --secret-file "$SECRET_FILE" \
-    --requests "$DIR/mix-locked.tsv" --server-pid "$SK_PID" --label flood/sparekeyd/locked \
-    --jsonl "$RESULTS" "${GEN_ARGS[@]}" --window 64 --rate "$flood_rate" --warmup 1 \
-    --duration $((DURATION + 2)) > "$DIR/flood.txt" &
-FLOOD=$!
-sleep 2
-SK_LAST_END=0 # the flood runs on: no gap before these accepts
-run sparekeyd accept floodaccept/sparekeyd/accept --rate "$accept_rate" --window 64 --duration "$DURATION" --warmup 0
-wait "$FLOOD" || CHECK_FAILED=1
-SK_LAST_END=$(date +%s.%N)
-cat "$DIR/flood.txt"
+# Two flood rates: a quarter of the locked-out peak, which this machine's two cores carry
+# with both generators running, and half of it, which saturates them.
+for pct in 25 50; do
+    flood_rate=$(python3 -c "print(max(100, round($pct / 100 * $locked_peak)))")
+    quiet_gap
+    "$BIN/sparekey-bench" --server "127.0.0.1:$SK_PORT" --secret-file "$SECRET_FILE" \
+        --requests "$DIR/mix-locked.tsv" --server-pid "$SK_PID" --label "flood$pct/sparekeyd/locked" \
+        --jsonl "$RESULTS" "${GEN_ARGS[@]}" --window 64 --rate "$flood_rate" --warmup 1 \
+        --duration $((DURATION + 2)) > "$DIR/flood.txt" &
+    FLOOD=$!
+    sleep 2
+    SK_LAST_END=0 # the flood runs on: no gap before these accepts
+    run sparekeyd accept "floodaccept$pct/sparekeyd/accept" --rate "$accept_rate" --window 64 --duration "$DURATION" --warmup 0
+    wait "$FLOOD" || CHECK_FAILED=1
+    SK_LAST_END=$(date +%s.%N)
+    cat "$DIR/flood.txt"
+done
 stop_freeradius
 
 if [ "${BENCH_SKIP_PAM:-0}" != 1 ] || [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then

@@ -140,26 +140,38 @@ def main():
             )
 
     base = runs.get(("floodbase", "sparekeyd", "accept"))
-    under = runs.get(("floodaccept", "sparekeyd", "accept"))
-    flood = runs.get(("flood", "sparekeyd", "locked"))
-    if base and under and flood:
+    floods = []
+    for pct in (25, 50):
+        under = runs.get((f"floodaccept{pct}", "sparekeyd", "accept"))
+        flood = runs.get((f"flood{pct}", "sparekeyd", "locked"))
+        if under and flood:
+            floods.append((pct, under, flood))
+    if base and floods:
         w("")
         w("Lockout flood: other users' accepts (open loop) without and with a flood of wrong codes for one locked-out user")
         w("")
-        head = f"{'accepts':<26} {'rate/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'lost':>6}"
+        head = (
+            f"{'accepts':<34} {'rate/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'lost':>6}"
+            f"  {'flood/s':>8} {'flood p99':>9} {'server cores':>12}"
+        )
         w(head)
         w("-" * len(head))
-        for label, r in (("alone", base), ("during the flood", under)):
+        rows = [("alone", base, None)] + [
+            (f"during a flood at {pct}% of the peak", under, flood) for pct, under, flood in floods
+        ]
+        for label, r, flood in rows:
+            tail = ""
+            if flood:
+                tail = (
+                    f"  {num(flood['requests_per_s']):>8} {num(flood['latency_us']['p99']):>9} "
+                    f"{num(flood['server_cores'], '{:.2f}'):>12}"
+                )
             w(
-                f"{label:<26} {num(r['rate_target']):>8} {num(r['latency_us']['p50']):>8} {num(r['latency_us']['p99']):>8} "
-                f"{num(r['latency_us']['max']):>8} {r['lost']:>6}"
+                f"{label:<34} {num(r['rate_target']):>8} {num(r['latency_us']['p50']):>8} {num(r['latency_us']['p99']):>8} "
+                f"{num(r['latency_us']['max']):>8} {r['lost']:>6}" + tail
+                + (f"  [{problems(r)}]" if problems(r) else "")
             )
-        w(
-            f"flood: {num(flood['requests_per_s'])} wrong codes/s for one locked-out user (target {num(flood['rate_target'])}/s), "
-            f"{flood['lost']} lost, p99 {num(flood['latency_us']['p99'])} us; "
-            f"sparekeyd used {num(flood['server_cores'], '{:.2f}')} cores during the flood "
-            f"(the accepts included)"
-        )
+        w("(server cores: sparekeyd's CPU time over the flood's wall time, the accepts included)")
 
     small = {m: runs.get(("scale1k", "sparekeyd", m)) for m, _ in MIXES}
     large = {m: runs.get(("scale1m", "sparekeyd", m)) for m, _ in MIXES}
