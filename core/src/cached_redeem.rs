@@ -14,7 +14,7 @@ use crate::store::{FailureCounts, Generations};
 use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
 use sparekey_conf::{Kind, PolicyFile};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Counted failures held for the next write at most; beyond (the store is failing), wrong
 /// codes go through the store one by one again.
@@ -62,6 +62,17 @@ struct UserState {
     creds: Vec<Credential>,
     /// Stored failures: time and count.
     failures: FailureCounts,
+    /// The store's generation these were read at.
+    as_of: i64,
+}
+
+/// A batch with failures, taken for writing and not yet reported written.
+#[derive(Debug)]
+struct InFlight {
+    /// Set by the writer as soon as it has committed (see [`Batch::committed`]).
+    committed: Arc<OnceLock<Generations>>,
+    /// Its failures per user.
+    counts: HashMap<String, u32>,
 }
 
 /// A store connection with caches in front of it.
@@ -79,6 +90,8 @@ pub struct CachedRedeemer {
     unwritten: HashMap<String, Vec<Time>>,
     /// Counted failures gathered since the last [`CachedRedeemer::take_batch`].
     pending: Vec<(String, Time)>,
+    /// The batch being written, if it has failures.
+    in_flight: Option<InFlight>,
 }
 
 /// What a cache gathered for one write: see [`Store::record_batch`].
@@ -88,6 +101,10 @@ pub struct Batch {
     pub failures: Vec<(String, Time)>,
     /// Audit events.
     pub events: Vec<AuditEvent>,
+    /// The writer sets this to what [`Store::record_batch`] returned as soon as it returns,
+    /// before it reports to the cache with [`CachedRedeemer::written`], so that the cache
+    /// can tell that commit from other processes' changes in the meantime.
+    pub committed: Arc<OnceLock<Generations>>,
 }
 
 impl std::fmt::Debug for CachedRedeemer {
@@ -116,6 +133,7 @@ impl CachedRedeemer {
             audit: AuditBatch::default(),
             unwritten: HashMap::new(),
             pending: Vec::new(),
+            in_flight: None,
         }
     }
 
@@ -148,15 +166,33 @@ impl CachedRedeemer {
             if self.users.len() >= self.limits.max_users {
                 self.users.clear();
             }
-            let (creds, failures) = self.store.login_state(presented.user, now, since)?;
-            self.users
-                .insert(presented.user.to_string(), UserState { creds, failures });
+            let (creds, failures, as_of) =
+                self.store.login_state_as_of(presented.user, now, since)?;
+            self.users.insert(
+                presented.user.to_string(),
+                UserState {
+                    creds,
+                    failures,
+                    as_of,
+                },
+            );
         }
         let state = &self.users[presented.user];
-        let unwritten = self
+        let mut unwritten = self
             .unwritten
             .get(presented.user)
             .map_or(0, |v| v.iter().filter(|t| **t > since).count());
+        // Read after the batch being written was committed: the store has those already.
+        if let Some(flight) = &self.in_flight {
+            if flight
+                .committed
+                .get()
+                .is_some_and(|g| state.as_of >= g.after)
+            {
+                let in_store = flight.counts.get(presented.user).copied().unwrap_or(0);
+                unwritten = unwritten.saturating_sub(in_store as usize);
+            }
+        }
         let stored: u32 = state
             .failures
             .iter()
@@ -230,9 +266,22 @@ impl CachedRedeemer {
     /// What was gathered since the last call, for one [`Store::record_batch`]. Its failures
     /// keep counting until [`CachedRedeemer::written`] says they are in the store.
     pub fn take_batch(&mut self) -> Batch {
+        let failures = std::mem::take(&mut self.pending);
+        let committed = Arc::new(OnceLock::new());
+        if !failures.is_empty() {
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for (user, _) in &failures {
+                *counts.entry(user.clone()).or_default() += 1;
+            }
+            self.in_flight = Some(InFlight {
+                committed: committed.clone(),
+                counts,
+            });
+        }
         Batch {
-            failures: std::mem::take(&mut self.pending),
+            failures,
             events: self.audit.drain(),
+            committed,
         }
     }
 
@@ -243,10 +292,12 @@ impl CachedRedeemer {
 
     /// `failures` (from [`CachedRedeemer::take_batch`]) are in the store now, written by the
     /// transaction that took the store from generation `written.before` to `written.after`:
-    /// they are counted from the store's state, no longer as unwritten. When nothing else
-    /// changed the store since this cache last read it, the cached users take these failures
-    /// and the cache carries on; otherwise it is dropped and read again.
+    /// they are counted from the store's state, no longer as unwritten. Cached users read
+    /// before that commit take them as the store holds them (one row per user, at the last
+    /// one's time, with the count); those read since have them already. The cache carries
+    /// on: a change by anyone else is seen at the next recheck.
     pub fn written(&mut self, failures: &[(String, Time)], written: Generations) {
+        self.in_flight = None;
         for (user, at) in failures {
             if let Some(times) = self.unwritten.get_mut(user) {
                 if let Some(i) = times.iter().position(|t| t == at) {
@@ -257,11 +308,6 @@ impl CachedRedeemer {
                 }
             }
         }
-        if self.generation != Some(written.before) {
-            self.users.clear();
-            return;
-        }
-        // As the store holds them: one entry per user, at the last time, with the count.
         let mut per_user: HashMap<&str, (Time, u32)> = HashMap::new();
         for (user, at) in failures {
             let e = per_user.entry(user).or_insert((*at, 0));
@@ -269,15 +315,18 @@ impl CachedRedeemer {
             e.1 += 1;
         }
         for (user, row) in per_user {
-            if let Some(state) = self.users.get_mut(user) {
+            if let Some(state) = self.users.get_mut(user).filter(|s| s.as_of < written.after) {
                 state.failures.push(row);
             }
         }
-        self.generation = Some(written.after);
+        if self.generation == Some(written.before) {
+            self.generation = Some(written.after);
+        }
     }
 
     /// Puts back a batch that could not be written, to go with the next one.
     pub fn restore(&mut self, batch: Batch) {
+        self.in_flight = None;
         self.pending.extend(batch.failures);
         for e in batch.events {
             self.audit.add(EventRef {
@@ -352,6 +401,10 @@ impl CachedRedeemer {
     }
 
     /// Drops the cached credentials when another process (or connection) changed the store.
+    /// The commit of this cache's own batch of failures changes nothing it holds (until
+    /// [`CachedRedeemer::written`] they count as unwritten): otherwise every batch would
+    /// empty the cache, and every user be read again, whenever a recheck fell between the
+    /// batch's commit and its report.
     fn refresh(&mut self, now: Time) -> Result<(), Error> {
         let due = self
             .checked_at
@@ -361,7 +414,14 @@ impl CachedRedeemer {
         }
         let generation = self.store.generation()?;
         if self.generation != Some(generation) {
-            self.users.clear();
+            let ours = self
+                .in_flight
+                .as_ref()
+                .and_then(|f| f.committed.get())
+                .is_some_and(|g| self.generation == Some(g.before) && generation == g.after);
+            if !ours {
+                self.users.clear();
+            }
             self.generation = Some(generation);
         }
         self.checked_at = Some(now);

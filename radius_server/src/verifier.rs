@@ -86,6 +86,10 @@ impl SharedVerifier {
                 .map(|s| &mut *writer.insert(s)),
         }
         .and_then(|store| store.record_batch(&batch.failures, batch.events.clone()));
+        if let Ok(generations) = &written {
+            // At once, without the redeemer's lock: a recheck from now on knows this commit.
+            let _ = batch.committed.set(*generations);
+        }
         let mut redeemer = lock(&self.inner.redeemer);
         match written {
             Ok(generations) => {

@@ -509,6 +509,25 @@ impl Store {
         Ok((creds, failures))
     }
 
+    /// [`Store::login_state`] and the generation it is as of, read in one transaction (one
+    /// snapshot), for a cache that must tell what its reads already include.
+    pub fn login_state_as_of(
+        &self,
+        user: &str,
+        now: Time,
+        since: Time,
+    ) -> Result<(Vec<Credential>, FailureCounts, i64), Error> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
+        let generation = read_generation(&tx)?;
+        let creds = user_credentials(&tx, user, now - Duration::days(HISTORY_DAYS))?;
+        let failures = recent_failures(&tx, user, since)?;
+        tx.commit().map_err(|e| self.fail(e))?;
+        Ok((creds, failures, generation))
+    }
+
     /// Writes what a cache gathered, in one transaction: failed attempts (user, time) that
     /// count toward lockout, and audit events. A user's failures in one batch become one row
     /// with their count, at the last one's time (so they count for as long as the last one).
