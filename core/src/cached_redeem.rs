@@ -177,6 +177,10 @@ impl CachedRedeemer {
                 },
             );
         }
+        if let Some(state) = self.users.get_mut(presented.user) {
+            // Rows out of the window count no more: a long flood must not grow the list.
+            state.failures.retain(|(t, _)| *t > since);
+        }
         let state = &self.users[presented.user];
         let mut unwritten = self
             .unwritten
