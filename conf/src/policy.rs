@@ -319,21 +319,18 @@ services = ["sshd"]
             ("dora", &[]),
             ("", &[]),
         ];
-        let scanned: Vec<Option<String>> = cases
-            .iter()
-            .map(|(u, g)| {
-                let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
-                file.policy_for(u, &g).map(|p| p.name().to_string())
-            })
-            .collect();
+        let answers = || -> Vec<Option<String>> {
+            cases
+                .iter()
+                .map(|(u, g)| {
+                    let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
+                    file.policy_for(u, &g).map(|p| p.name().to_string())
+                })
+                .collect()
+        };
+        let scanned = answers();
         file.index_users();
-        let indexed: Vec<Option<String>> = cases
-            .iter()
-            .map(|(u, g)| {
-                let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
-                file.policy_for(u, &g).map(|p| p.name().to_string())
-            })
-            .collect();
+        let indexed = answers();
         assert_eq!(scanned, indexed);
         let name = |i: usize| indexed[i].as_deref();
         assert_eq!(name(1), Some("a"), "by name, before the group policy");

@@ -91,6 +91,18 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Writes the gathered batch through another connection and reports it, as sparekeyd's
+    /// writer does; returns the generations of that write.
+    fn write_batch(&mut self) -> Generations {
+        let batch = self.redeemer.take_batch();
+        let generations = self
+            .other_connection()
+            .record_batch(&batch.failures, batch.events)
+            .unwrap();
+        self.redeemer.written(&batch.failures, generations);
+        generations
+    }
+
     /// (generation, audit rows) as stored.
     fn stored(&self) -> (i64, usize) {
         let s = self.other_connection();
@@ -98,6 +110,28 @@ impl Fixture {
             s.generation().unwrap(),
             s.audit(None, 100_000).unwrap().len(),
         )
+    }
+}
+
+/// With [`every_second`]: alice's `code`, revoked at t0 by another process, is still
+/// accepted half a second later from the cache, and refused at the next recheck.
+#[track_caller]
+fn revoke_is_seen_at_the_next_recheck(f: &mut Fixture, code: &Code) {
+    assert!(matches!(
+        f.try_code("alice", code, t0() + Duration::milliseconds(500)),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(
+        f.try_code("alice", code, t0() + Duration::seconds(1)),
+        Verdict::Rejected(Reason::Revoked)
+    );
+}
+
+/// The generation read at most once a second.
+fn every_second() -> CacheLimits {
+    CacheLimits {
+        recheck: Duration::seconds(1),
+        ..CacheLimits::default()
     }
 }
 
@@ -286,12 +320,7 @@ fn changes_by_another_process_are_seen() {
         f.try_code("alice", &fresh, t0()),
         Verdict::Rejected(Reason::LockedOut)
     );
-    let batch = f.redeemer.take_batch();
-    let generations = f
-        .other_connection()
-        .record_batch(&batch.failures, batch.events)
-        .unwrap();
-    f.redeemer.written(&batch.failures, generations);
+    f.write_batch();
     f.other_connection().unlock("alice", t0(), ORIGIN).unwrap();
     assert!(matches!(
         f.try_code("alice", &fresh, t0()),
@@ -301,10 +330,7 @@ fn changes_by_another_process_are_seen() {
 
 #[test]
 fn the_generation_is_read_at_most_once_per_recheck_interval() {
-    let mut f = Fixture::new(CacheLimits {
-        recheck: Duration::seconds(1),
-        ..CacheLimits::default()
-    });
+    let mut f = Fixture::new(every_second());
     let code = f.issue("alice", Uses::Multi);
     assert!(matches!(
         f.try_code("alice", &code, t0()),
@@ -313,17 +339,7 @@ fn the_generation_is_read_at_most_once_per_recheck_interval() {
     f.other_connection()
         .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
         .unwrap();
-    assert!(
-        matches!(
-            f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
-            Verdict::Accepted { .. }
-        ),
-        "within the interval the cache stands"
-    );
-    assert_eq!(
-        f.try_code("alice", &code, t0() + Duration::seconds(1)),
-        Verdict::Rejected(Reason::Revoked)
-    );
+    revoke_is_seen_at_the_next_recheck(&mut f, &code);
 }
 
 #[test]
@@ -352,10 +368,7 @@ fn users_in_no_policy_cost_no_write_and_groups_are_looked_up_once() {
 
 #[test]
 fn a_written_batch_keeps_the_cache_when_nothing_else_changed() {
-    let mut f = Fixture::new(CacheLimits {
-        recheck: Duration::seconds(1),
-        ..CacheLimits::default()
-    });
+    let mut f = Fixture::new(every_second());
     let code = f.issue("alice", Uses::Multi);
     let wrong = Code::from_input(b"0000000000").unwrap();
     assert!(matches!(
@@ -364,34 +377,19 @@ fn a_written_batch_keeps_the_cache_when_nothing_else_changed() {
     ));
     f.try_code("alice", &wrong, t0());
     f.try_code("alice", &wrong, t0());
-    let batch = f.redeemer.take_batch();
-    let generations = f
-        .other_connection()
-        .record_batch(&batch.failures, batch.events)
-        .unwrap();
+    let generations = f.write_batch();
     assert_ne!(generations.before, generations.after, "failures bump it");
-    f.redeemer.written(&batch.failures, generations);
     // Kept: a change by a third process now is seen at the next recheck, not before, which
     // shows the cache was not dropped and read again.
     f.other_connection()
         .revoke("alice", None, Action::Revoke, t0(), ORIGIN, None)
         .unwrap();
-    assert!(matches!(
-        f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
-        Verdict::Accepted { .. }
-    ));
-    assert_eq!(
-        f.try_code("alice", &code, t0() + Duration::seconds(1)),
-        Verdict::Rejected(Reason::Revoked)
-    );
+    revoke_is_seen_at_the_next_recheck(&mut f, &code);
 }
 
 #[test]
 fn a_written_batch_leaves_another_process_change_to_the_next_recheck() {
-    let mut f = Fixture::new(CacheLimits {
-        recheck: Duration::seconds(1),
-        ..CacheLimits::default()
-    });
+    let mut f = Fixture::new(every_second());
     let code = f.issue("alice", Uses::Multi);
     let wrong = Code::from_input(b"0000000000").unwrap();
     assert!(matches!(
@@ -409,14 +407,7 @@ fn a_written_batch_leaves_another_process_change_to_the_next_recheck() {
         .unwrap();
     f.redeemer.written(&batch.failures, generations);
     // The cache's one window: a revoke is seen at the next recheck, batch or no batch.
-    assert!(matches!(
-        f.try_code("alice", &code, t0() + Duration::milliseconds(500)),
-        Verdict::Accepted { .. }
-    ));
-    assert_eq!(
-        f.try_code("alice", &code, t0() + Duration::seconds(1)),
-        Verdict::Rejected(Reason::Revoked)
-    );
+    revoke_is_seen_at_the_next_recheck(&mut f, &code);
 }
 
 #[test]
@@ -458,12 +449,7 @@ fn failures_written_as_one_row_still_lock_out_in_the_cache_and_the_store() {
     let wrong = Code::from_input(b"0000000000").unwrap();
     f.try_code("alice", &wrong, t0());
     f.try_code("alice", &wrong, t0() + Duration::seconds(1));
-    let batch = f.redeemer.take_batch();
-    let generations = f
-        .other_connection()
-        .record_batch(&batch.failures, batch.events)
-        .unwrap();
-    f.redeemer.written(&batch.failures, generations);
+    f.write_batch();
     let rows: i64 = rusqlite::Connection::open(f.dir.path().join("s.db"))
         .unwrap()
         .query_row("SELECT COUNT(*) FROM failures", [], |r| r.get(0))
@@ -480,12 +466,7 @@ fn failures_written_as_one_row_still_lock_out_in_the_cache_and_the_store() {
         f.try_code("alice", &code, t0() + Duration::seconds(3)),
         Verdict::Rejected(Reason::LockedOut)
     );
-    let batch = f.redeemer.take_batch();
-    let generations = f
-        .other_connection()
-        .record_batch(&batch.failures, batch.events)
-        .unwrap();
-    f.redeemer.written(&batch.failures, generations);
+    f.write_batch();
     assert_eq!(
         f.other_connection().failures_since("alice", since).unwrap(),
         3
@@ -512,10 +493,7 @@ fn failures_written_as_one_row_still_lock_out_in_the_cache_and_the_store() {
 
 #[test]
 fn a_code_issued_since_the_last_recheck_counts_as_wrong_until_the_next() {
-    let mut f = Fixture::new(CacheLimits {
-        recheck: Duration::seconds(1),
-        ..CacheLimits::default()
-    });
+    let mut f = Fixture::new(every_second());
     let old = f.issue("alice", Uses::Multi);
     assert!(matches!(
         f.try_code("alice", &old, t0()),
