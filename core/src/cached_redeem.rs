@@ -10,7 +10,7 @@
 use crate::audit::{Action, AuditBatch, AuditEvent, EventRef};
 use crate::credential::digest_subject;
 use crate::decision::{self, Attempt, Context, Reason};
-use crate::store::{FailureCounts, Generations};
+use crate::store::{failure_rows, FailureCounts, Generations};
 use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
 use sparekey_conf::{Kind, PolicyFile};
 use std::collections::HashMap;
@@ -197,12 +197,7 @@ impl CachedRedeemer {
                 unwritten = unwritten.saturating_sub(in_store as usize);
             }
         }
-        let stored: u32 = state
-            .failures
-            .iter()
-            .filter(|(t, _)| *t > since)
-            .map(|(_, n)| n)
-            .sum();
+        let stored: u32 = state.failures.iter().map(|(_, n)| n).sum();
         let recent = stored + unwritten as u32;
         if recent >= policy.lockout.attempts {
             return Ok(self.refuse_quietly(presented, Reason::LockedOut, now));
@@ -258,12 +253,12 @@ impl CachedRedeemer {
         let out = self
             .store
             .redeem_tracked(&attempt, true, Some(policy), now, presented.source)?;
-        if self.generation == Some(out.generation_before) {
+        if self.generation == Some(out.generations.before) {
             self.users.remove(presented.user);
         } else {
             self.users.clear();
         }
-        self.generation = Some(out.generation_after);
+        self.generation = Some(out.generations.after);
         Ok(out.verdict)
     }
 
@@ -273,10 +268,10 @@ impl CachedRedeemer {
         let failures = std::mem::take(&mut self.pending);
         let committed = Arc::new(OnceLock::new());
         if !failures.is_empty() {
-            let mut counts: HashMap<String, u32> = HashMap::new();
-            for (user, _) in &failures {
-                *counts.entry(user.clone()).or_default() += 1;
-            }
+            let counts = failure_rows(&failures)
+                .into_iter()
+                .map(|(user, (_, n))| (user.to_string(), n))
+                .collect();
             self.in_flight = Some(InFlight {
                 committed: committed.clone(),
                 counts,
@@ -312,13 +307,7 @@ impl CachedRedeemer {
                 }
             }
         }
-        let mut per_user: HashMap<&str, (Time, u32)> = HashMap::new();
-        for (user, at) in failures {
-            let e = per_user.entry(user).or_insert((*at, 0));
-            e.0 = e.0.max(*at);
-            e.1 += 1;
-        }
-        for (user, row) in per_user {
+        for (user, row) in failure_rows(failures) {
             if let Some(state) = self.users.get_mut(user).filter(|s| s.as_of < written.after) {
                 state.failures.push(row);
             }

@@ -16,6 +16,7 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 use sparekey_conf::{Kind, Policy};
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -385,17 +386,6 @@ impl Store {
         self.select_credentials(by_user, active, user, active_at)
     }
 
-    /// What `user` could log in with at `active_at`: their own usable credentials and the
-    /// universal ones (which [`crate::decision`] matches to the user's policy).
-    pub fn login_credentials(&self, user: &str, active_at: Time) -> Result<Vec<Credential>, Error> {
-        self.select_credentials(
-            "user IN (?1, '*')",
-            ACTIVE_AT_2,
-            Some(user),
-            Some(active_at),
-        )
-    }
-
     fn select_credentials(
         &self,
         by_user: &str,
@@ -484,8 +474,7 @@ impl Store {
         })?;
         Ok(Redeemed {
             verdict,
-            generation_before: generations.before,
-            generation_after: generations.after,
+            generations,
         })
     }
 
@@ -504,9 +493,7 @@ impl Store {
         now: Time,
         since: Time,
     ) -> Result<(Vec<Credential>, FailureCounts), Error> {
-        let creds = user_credentials(&self.conn, user, now - Duration::days(HISTORY_DAYS))?;
-        let failures = recent_failures(&self.conn, user, since)?;
-        Ok((creds, failures))
+        read_login_state(&self.conn, user, now, since)
     }
 
     /// [`Store::login_state`] and the generation it is as of, read in one transaction (one
@@ -522,8 +509,7 @@ impl Store {
             .unchecked_transaction()
             .map_err(|e| self.fail(e))?;
         let generation = read_generation(&tx)?;
-        let creds = user_credentials(&tx, user, now - Duration::days(HISTORY_DAYS))?;
-        let failures = recent_failures(&tx, user, since)?;
+        let (creds, failures) = read_login_state(&tx, user, now, since)?;
         tx.commit().map_err(|e| self.fail(e))?;
         Ok((creds, failures, generation))
     }
@@ -547,27 +533,13 @@ impl Store {
             });
         }
         let oldest = failures.iter().map(|(_, t)| *t).min();
-        let mut per_user: Vec<(&str, Time, u32)> = Vec::new();
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (user, at) in failures {
-            match index.get(user.as_str()) {
-                Some(&i) => {
-                    let row = &mut per_user[i];
-                    row.1 = row.1.max(*at);
-                    row.2 += 1;
-                }
-                None => {
-                    index.insert(user, per_user.len());
-                    per_user.push((user, *at, 1));
-                }
-            }
-        }
+        let per_user = failure_rows(failures);
         let ((), generations) = self.write_tracked(|tx, events| {
             if !per_user.is_empty() {
                 let mut insert = tx
                     .prepare_cached("INSERT INTO failures (user, at, count) VALUES (?1, ?2, ?3)")
                     .map_err(sql_err)?;
-                for (user, at, count) in &per_user {
+                for (user, (at, count)) in &per_user {
                     insert
                         .execute(params![user, at.timestamp(), count])
                         .map_err(sql_err)?;
@@ -603,10 +575,8 @@ pub struct Generations {
 pub struct Redeemed {
     /// The verdict, as [`Store::redeem`] gives it.
     pub verdict: Verdict,
-    /// The generation when the transaction began (it holds the write lock throughout).
-    pub generation_before: i64,
-    /// The generation when it ended.
-    pub generation_after: i64,
+    /// The store's generation before and after the transaction.
+    pub generations: Generations,
 }
 
 fn read_generation(conn: &Connection) -> Result<i64, Error> {
@@ -653,11 +623,29 @@ fn decide_stored(
     })
 }
 
+/// `user`'s failure rows after ?2: time and count, oldest first.
+const RECENT_FAILURES_SQL: &str =
+    "SELECT at, count FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at";
+
+/// How many failures of `user` after ?2.
+const COUNT_FAILURES_SQL: &str =
+    "SELECT COALESCE(SUM(count), 0) FROM failures WHERE user = ?1 AND at > ?2";
+
+/// Failures as the store keeps them: one row per user, at the last one's time, with how many
+/// there were.
+pub fn failure_rows(failures: &[(String, Time)]) -> HashMap<&str, (Time, u32)> {
+    let mut rows: HashMap<&str, (Time, u32)> = HashMap::new();
+    for (user, at) in failures {
+        let row = rows.entry(user).or_insert((*at, 0));
+        row.0 = row.0.max(*at);
+        row.1 += 1;
+    }
+    rows
+}
+
 /// `user`'s failures after `since`: time and count, oldest first.
 fn recent_failures(conn: &Connection, user: &str, since: Time) -> Result<FailureCounts, Error> {
-    let mut stmt = conn
-        .prepare_cached("SELECT at, count FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at")
-        .map_err(sql_err)?;
+    let mut stmt = conn.prepare_cached(RECENT_FAILURES_SQL).map_err(sql_err)?;
     stmt.query_map(params![user, since.timestamp()], |r| {
         Ok((rows::time(r.get::<_, i64>(0)?), r.get::<_, u32>(1)?))
     })
@@ -666,7 +654,7 @@ fn recent_failures(conn: &Connection, user: &str, since: Time) -> Result<Failure
 }
 
 fn count_failures(conn: &Connection, user: &str, since: Time) -> Result<u32, Error> {
-    conn.prepare_cached("SELECT COALESCE(SUM(count), 0) FROM failures WHERE user = ?1 AND at > ?2")
+    conn.prepare_cached(COUNT_FAILURES_SQL)
         .and_then(|mut st| st.query_row(params![user, since.timestamp()], |r| r.get(0)))
         .map_err(sql_err)
 }
@@ -880,16 +868,33 @@ fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> Result<(), Error> 
     Ok(())
 }
 
+/// A user's credentials and the universal ones, ended after ?2.
+fn user_credentials_sql() -> String {
+    format!(
+        "SELECT {} FROM credentials WHERE user IN (?1, '*') AND not_after > ?2",
+        rows::CREDENTIAL_COLUMNS
+    )
+}
+
+/// [`Store::login_state`] on `conn`, inside whatever transaction it is in.
+fn read_login_state(
+    conn: &Connection,
+    user: &str,
+    now: Time,
+    since: Time,
+) -> Result<(Vec<Credential>, FailureCounts), Error> {
+    let creds = user_credentials(conn, user, now - Duration::days(HISTORY_DAYS))?;
+    let failures = recent_failures(conn, user, since)?;
+    Ok((creds, failures))
+}
+
 fn user_credentials(
     tx: &Connection,
     user: &str,
     ended_after: Time,
 ) -> Result<Vec<Credential>, Error> {
     let mut stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {} FROM credentials WHERE user IN (?1, '*') AND not_after > ?2",
-            rows::CREDENTIAL_COLUMNS
-        ))
+        .prepare_cached(&user_credentials_sql())
         .map_err(sql_err)?;
     stmt.query_map(params![user, ended_after.timestamp()], rows::credential)
         .and_then(|r| r.collect())
