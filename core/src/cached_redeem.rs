@@ -148,7 +148,12 @@ impl CachedRedeemer {
     ) -> Result<Verdict, Error> {
         self.refresh(now)?;
         policies.index_users();
-        let groups = self.groups_of(presented.user, now, lookup)?;
+        // As at a PAM login: NSS is asked only when some policy applies to groups.
+        let groups = if policies.names_groups() {
+            self.groups_of(presented.user, now, lookup)?
+        } else {
+            &[]
+        };
         let policy = policies.policy_for(presented.user, groups);
         let early = if !policies.enabled {
             Some(Reason::Disabled)

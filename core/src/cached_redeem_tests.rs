@@ -511,3 +511,23 @@ fn a_code_issued_since_the_last_recheck_counts_as_wrong_until_the_next() {
         Verdict::Accepted { .. }
     ));
 }
+
+#[test]
+fn nss_is_not_asked_when_no_policy_names_groups() {
+    let mut f = Fixture::new(every_time());
+    f.policies = sparekey_conf::parse_policy(
+        "enabled = true\n[[policy]]\nname = \"staff\"\nusers = [\"alice\"]\nservices = [\"vpn\"]\n",
+        Path::new("p.toml"),
+    )
+    .unwrap();
+    let code = f.issue("alice", Uses::Multi);
+    assert!(matches!(
+        f.try_code("alice", &code, t0()),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(
+        f.try_code("mallory", &code, t0()),
+        Verdict::Rejected(Reason::NotEligible)
+    );
+    assert_eq!(f.lookups.get(), 0);
+}
