@@ -21,7 +21,7 @@ fn pam_child() {
     pam::child_main();
 }
 
-/// The code line of the documented stacks (README.md, pam_sparekey(8)).
+/// The code line of the documented stacks (docs/guide/02-pam-logins.md, pam_sparekey(8)).
 const CODE_FLAGS: &str =
     "[success=done ignore=ignore authinfo_unavail=ignore maxtries=ignore default=die]";
 /// The usual-MFA line of the documented stacks: only its success goes on to `retire`.
@@ -465,7 +465,7 @@ impl SpawnOutput for std::process::Command {
 
 // ---- The documented stacks ----
 
-/// The login stack of README.md with pam_matrix as pam_unix (password "secret") and
+/// The login stack of docs/guide/02-pam-logins.md with pam_matrix as pam_unix (password "secret") and
 /// pam_permit or pam_deny standing for the usual TOTP module.
 fn login_stack(f: &Fixture, first: &str, mfa: &str) -> String {
     let passdb = f.site.path("passdb");
@@ -609,7 +609,7 @@ fn requisite_first_factor_never_reaches_the_code_prompt_but_required_spends_the_
 #[test]
 fn the_documented_stacks_are_the_tested_ones() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for doc in ["README.md", "docs/man/pam_sparekey.8.md"] {
+    for doc in ["docs/guide/02-pam-logins.md", "docs/man/pam_sparekey.8.md"] {
         let text = std::fs::read_to_string(root.join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
         for needle in [
             CODE_FLAGS,
