@@ -109,6 +109,9 @@ for entry in \
     "-rw-r--r-- root/root ./usr/share/doc/sparekey/README.Debian"; do
     check "sparekey: $entry" has_entry "$DEB" "$entry"
 done
+# dh_compress gzips the larger pages, so only the start of each name is matched.
+check "sparekey: the README and the administrator's guide (docs/guide)" \
+    sh -c "dpkg-deb -c '$DEB' | grep -q ' \./usr/share/doc/sparekey/README\.md' && dpkg-deb -c '$DEB' | grep -q ' \./usr/share/doc/sparekey/guide/01-installing\.md'"
 for entry in \
     "-rw-r--r-- root/root ./usr/lib/$MULTIARCH/security/pam_sparekey.so" \
     "-rw-r--r-- root/root ./usr/share/pam-configs/sparekey" \
