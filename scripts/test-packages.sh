@@ -136,6 +136,8 @@ say "the shipped configuration"
 X="$WORK/out/extracted"
 dpkg-deb -x "$DEB" "$X"
 dpkg-deb -x "$PAMDEB" "$X"
+check "the packaged pam_sparekey.so holds no test hooks (x-test-panic)" \
+    sh -c "! grep -qa 'x-test-panic' '$X/usr/lib/$MULTIARCH/security/pam_sparekey.so'"
 check "sparekeyd --check accepts the shipped files (switch off, no policy)" \
     sh -c "'$X/usr/sbin/sparekeyd' --check --config '$X/etc/sparekey/sparekey.toml' | grep -q '(0 policies, temporary codes disabled)'"
 check "the switch is off as shipped" grep -qx 'enabled = false' "$X/etc/sparekey/policy.toml"

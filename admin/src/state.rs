@@ -3,7 +3,7 @@
 
 use sparekey_conf::Config;
 use sparekey_core::audit::{Action, AuditEvent, AuditSink};
-use sparekey_core::store::Store;
+use sparekey_core::store::{OpenMode, Store};
 use sparekey_core::{SiteKey, Time};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -85,10 +85,11 @@ impl State {
     }
 
     /// Opens the store named by the configuration in force.
-    pub fn open_store(&self) -> Result<Store, sparekey_core::Error> {
+    pub fn open_store(&self) -> Result<Box<dyn Store>, sparekey_core::Error> {
         let config = self.config();
-        Store::open(
-            &config.daemon.store.path,
+        sparekey_core::store::open(
+            &config.daemon.store,
+            OpenMode::Create,
             self.key.clone(),
             self.sink.clone(),
         )

@@ -5,8 +5,10 @@
 //! issues it. Run as root: the key and the store are root's.
 
 use sparekey_core::audit::NoSink;
-use sparekey_core::redeem::{availability, redeem, Availability, Login};
-use sparekey_core::{identity, AuditSink, Code, SiteKey, Store, Verdict};
+use sparekey_core::decision::Availability;
+use sparekey_core::redeem::{Login, LoginCheck};
+use sparekey_core::store::{self, OpenMode};
+use sparekey_core::{identity, AuditSink, Code, SiteKey, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path, code: &str, n: usize) -> Result<(), String> {
-    let code = Code::from_input(code.as_bytes()).ok_or("the code is empty or too long")?;
+    let code = Code::from_input(code.as_bytes()).map_err(|e| e.to_string())?;
     let mut times = vec![Vec::with_capacity(n); STEPS.len()];
     for _ in 0..n {
         let now = chrono::Utc::now();
@@ -49,7 +51,7 @@ fn run(config: &std::path::Path, code: &str, n: usize) -> Result<(), String> {
             Arc::new(SiteKey::load(&config.daemon.store.key_file).map_err(|e| e.to_string())?);
         lap.to(&mut times[1]);
         let sink: Arc<dyn AuditSink> = Arc::new(NoSink);
-        let mut store = Store::open_existing(&config.daemon.store.path, key.clone(), sink)
+        let mut store = store::open(&config.daemon.store, OpenMode::Existing, key.clone(), sink)
             .map_err(|e| e.to_string())?;
         lap.to(&mut times[2]);
         let groups = if config.policy.names_groups() {
@@ -65,10 +67,16 @@ fn run(config: &std::path::Path, code: &str, n: usize) -> Result<(), String> {
             host: None,
             source: "pam_steps",
         };
-        let asked = availability(&store, &config.policy, &login, now).map_err(|e| e.to_string())?;
+        let check = LoginCheck::begin(&*store, &config.policy, &login, now)
+            .map_err(|e| e.to_string())?
+            .map_err(|early| format!("not asked: {early:?}"))?;
+        let asked = check.availability();
         lap.to(&mut times[4]);
-        let verdict = redeem(&mut store, &key, &config.policy, &login, &code, now)
-            .map_err(|e| e.to_string())?;
+        let verdict = check
+            .redeem(&mut *store, &key, &code)
+            .map_err(|e| e.to_string())?
+            .decision
+            .verdict;
         lap.to(&mut times[5]);
         drop(store);
         lap.to(&mut times[6]);

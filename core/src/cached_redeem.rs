@@ -5,14 +5,14 @@
 //! accepted, a locked-out user refused, a user in no policy or a switched-off organisation
 //! refused. Their audit events are gathered in an [`AuditBatch`] for a later write. Everything
 //! else (a capped or first-use code, any refusal that counts or needs a precise reason) goes
-//! through [`Store::redeem_tracked`], one transaction, as a login by PAM does.
+//! through [`Store::redeem`], one transaction, as a login by PAM does.
 
-use crate::audit::{Action, AuditBatch, AuditEvent, EventRef};
-use crate::credential::digest_subject;
-use crate::decision::{self, Attempt, Context, Reason};
-use crate::store::{failure_rows, FailureCounts, Generations};
-use crate::{Code, Credential, Error, SiteKey, Store, Time, Verdict};
-use sparekey_conf::{Kind, PolicyFile};
+use crate::audit::{AuditBatch, AuditEvent, EventRef};
+use crate::decision::{self, Attempt, Decision, Reason, StateQuery};
+use crate::redeem::Login;
+use crate::store::{failure_rows, Generations, RedeemRequest, Store};
+use crate::{Code, Error, SiteKey, Time, Verdict};
+use sparekey_conf::PolicyFile;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -59,9 +59,8 @@ pub struct Presented<'a> {
 
 #[derive(Debug)]
 struct UserState {
-    creds: Vec<Credential>,
-    /// Stored failures: time and count.
-    failures: FailureCounts,
+    /// Credentials and stored failures.
+    state: decision::UserState,
     /// The store's generation these were read at.
     as_of: i64,
 }
@@ -77,7 +76,7 @@ struct InFlight {
 
 /// A store connection with caches in front of it.
 pub struct CachedRedeemer {
-    store: Store,
+    store: Box<dyn Store>,
     key: Arc<SiteKey>,
     limits: CacheLimits,
     generation: Option<i64>,
@@ -121,7 +120,7 @@ pub type GroupLookup<'a> = &'a dyn Fn(&str) -> Result<Vec<String>, Error>;
 
 impl CachedRedeemer {
     /// Caches in front of `store`.
-    pub fn new(store: Store, key: Arc<SiteKey>, limits: CacheLimits) -> Self {
+    pub fn new(store: Box<dyn Store>, key: Arc<SiteKey>, limits: CacheLimits) -> Self {
         CachedRedeemer {
             store,
             key,
@@ -138,7 +137,7 @@ impl CachedRedeemer {
     }
 
     /// Verifies `presented` and records the outcome: in the store at once when it changes
-    /// something, else as an audit event in the batch ([`CachedRedeemer::take_audit`]).
+    /// something, else as an audit event in the batch ([`CachedRedeemer::take_batch`]).
     pub fn redeem(
         &mut self,
         policies: &PolicyFile,
@@ -154,117 +153,116 @@ impl CachedRedeemer {
         } else {
             &[]
         };
-        let policy = policies.policy_for(presented.user, groups);
-        let early = if !policies.enabled {
-            Some(Reason::Disabled)
-        } else if policy.is_none() {
-            Some(Reason::NotEligible)
-        } else {
-            None
+        let policy = match decision::eligibility(policies, presented.user, groups) {
+            Ok(p) => p,
+            Err(early) => {
+                let refused = Decision::refused(early, None);
+                self.gather(presented, &refused, now);
+                return Ok(refused.verdict);
+            }
         };
-        if let Some(reason) = early {
-            return Ok(self.refuse_quietly(presented, reason, now));
-        }
-        let policy = policy.expect("checked above");
-        let since = now - crate::seconds(policy.lockout.window.as_secs());
+        let query = StateQuery::for_login(presented.user, policy, now);
         if !self.users.contains_key(presented.user) {
             if self.users.len() >= self.limits.max_users {
                 self.users.clear();
             }
-            let (creds, failures, as_of) =
-                self.store.login_state_as_of(presented.user, now, since)?;
+            let snapshot = self.store.login_state(&query)?;
             self.users.insert(
                 presented.user.to_string(),
                 UserState {
-                    creds,
-                    failures,
-                    as_of,
+                    state: snapshot.state,
+                    as_of: snapshot.generation,
                 },
             );
         }
-        if let Some(state) = self.users.get_mut(presented.user) {
+        if let Some(user) = self.users.get_mut(presented.user) {
             // Rows out of the window count no more: a long flood must not grow the list.
-            state.failures.retain(|(t, _)| *t > since);
+            user.state
+                .failures
+                .retain(|(t, _)| *t > query.failures_after);
         }
-        let state = &self.users[presented.user];
-        let mut unwritten = self
-            .unwritten
-            .get(presented.user)
-            .map_or(0, |v| v.iter().filter(|t| **t > since).count());
-        // Read after the batch being written was committed: the store has those already.
-        if let Some(flight) = &self.in_flight {
-            if flight
-                .committed
-                .get()
-                .is_some_and(|g| state.as_of >= g.after)
-            {
-                let in_store = flight.counts.get(presented.user).copied().unwrap_or(0);
-                unwritten = unwritten.saturating_sub(in_store as usize);
-            }
-        }
-        let stored: u32 = state.failures.iter().map(|(_, n)| n).sum();
-        let recent = stored + unwritten as u32;
-        if recent >= policy.lockout.attempts {
-            return Ok(self.refuse_quietly(presented, Reason::LockedOut, now));
-        }
-        let attempt = Attempt {
-            user: presented.user,
-            service: presented.service,
-            host: presented.host,
-            digest: self.key.digest(presented.user, presented.code.as_bytes()),
-            universal_digest: policy.allows_kind(Kind::Universal).then(|| {
-                self.key.digest(
-                    &digest_subject(Kind::Universal, presented.user, policy.name()),
-                    presented.code.as_bytes(),
-                )
-            }),
-        };
-        let ctx = Context {
-            enabled: true,
-            policy: Some(policy),
-            recent_failures: recent,
+        let unwritten = self.unwritten_failures(presented.user, query.failures_after);
+        let attempt = Attempt::new(
+            &self.key,
+            policy,
+            presented.user,
+            presented.service,
+            presented.host,
+            presented.code,
+        );
+        let cached = decision::decide(
+            &self.users[presented.user].state,
+            unwritten,
+            policy,
+            &attempt,
             now,
+        );
+        let quiet = match &cached.verdict {
+            // An uncapped code accepted, a locked-out user refused: nothing changes.
+            Verdict::Accepted { .. } => !cached.effects.change_state(),
+            Verdict::Rejected(reason) => *reason == Reason::LockedOut,
         };
-        let verdict = decision::decide(&state.creds, &attempt, &ctx);
-        if let Verdict::Accepted {
-            credential,
-            counted: false,
-            activates: false,
-            ..
-        } = &verdict
-        {
-            self.audit.add(EventRef {
-                time: now,
-                action: Action::Redeem,
-                actor: presented.user,
-                subject: presented.user,
-                credential: Some(credential),
-                service: Some(presented.service),
-                source: presented.source,
-                reason: None,
-            });
-            return Ok(verdict);
+        if quiet {
+            self.gather(presented, &cached, now);
+            return Ok(cached.verdict);
         }
-        if verdict == Verdict::Rejected(Reason::WrongCode) && self.pending.len() < MAX_PENDING {
+        if cached.verdict == Verdict::Rejected(Reason::WrongCode)
+            && self.pending.len() < MAX_PENDING
+        {
             // A code that matches nothing the store held at the last recheck: count it here
             // and write it with the next batch, as a flood of guesses must not cost an fsync
             // (nor a read of the store) each. A code issued since the last recheck, at most
             // `recheck` ago, would be refused and counted once, as a code revoked since is
             // still accepted: the cache's one window. PAM logins see these failures when the
             // batch is written.
-            return Ok(self.count_failure(presented, policy, recent, now));
+            self.count_failure(presented, now);
+            self.gather(presented, &cached, now);
+            return Ok(cached.verdict);
         }
         // Anything else changes the store or needs its precise answer: one transaction.
-        let out = self
-            .store
-            .redeem_tracked(&attempt, true, Some(policy), now, presented.source)?;
+        let login = Login {
+            user: presented.user,
+            groups: &[],
+            service: presented.service,
+            host: presented.host,
+            source: presented.source,
+        };
+        let request = RedeemRequest {
+            login: &login,
+            now,
+            query,
+            known: None,
+        };
+        let decide =
+            |state: &decision::UserState| decision::decide(state, unwritten, policy, &attempt, now);
+        let out = self.store.redeem(&request, &decide)?;
         if self.generation == Some(out.generations.before) {
             self.users.remove(presented.user);
         } else {
             self.users.clear();
         }
         self.generation = Some(out.generations.after);
-        Ok(out.verdict)
+        Ok(out.decision.verdict)
+    }
+
+    /// Counted failures of `user` after `since` that the store does not hold yet.
+    fn unwritten_failures(&self, user: &str, since: Time) -> u32 {
+        let mut unwritten = self
+            .unwritten
+            .get(user)
+            .map_or(0, |v| v.iter().filter(|t| **t > since).count());
+        // Read after the batch being written was committed: the store has those already.
+        if let (Some(flight), Some(state)) = (&self.in_flight, self.users.get(user)) {
+            if flight
+                .committed
+                .get()
+                .is_some_and(|g| state.as_of >= g.after)
+            {
+                let in_store = flight.counts.get(user).copied().unwrap_or(0);
+                unwritten = unwritten.saturating_sub(in_store as usize);
+            }
+        }
+        u32::try_from(unwritten).unwrap_or(u32::MAX)
     }
 
     /// What was gathered since the last call, for one [`Store::record_batch`]. Its failures
@@ -314,7 +312,7 @@ impl CachedRedeemer {
         }
         for (user, row) in failure_rows(failures) {
             if let Some(state) = self.users.get_mut(user).filter(|s| s.as_of < written.after) {
-                state.failures.push(row);
+                state.state.failures.push(row);
             }
         }
         if self.generation == Some(written.before) {
@@ -340,13 +338,8 @@ impl CachedRedeemer {
         }
     }
 
-    fn count_failure(
-        &mut self,
-        presented: &Presented<'_>,
-        policy: &sparekey_conf::Policy,
-        recent: u32,
-        now: Time,
-    ) -> Verdict {
+    /// Counts a wrong code toward `presented.user`'s lockout, to be written with the batch.
+    fn count_failure(&mut self, presented: &Presented<'_>, now: Time) {
         match self.unwritten.get_mut(presented.user) {
             Some(times) => times.push(now),
             None => {
@@ -354,48 +347,22 @@ impl CachedRedeemer {
             }
         }
         self.pending.push((presented.user.to_string(), now));
-        let reason = Reason::WrongCode;
-        self.audit.add(EventRef {
-            time: now,
-            action: Action::Failure,
-            actor: presented.user,
-            subject: presented.user,
-            credential: None,
-            service: Some(presented.service),
-            source: presented.source,
-            reason: Some(reason.as_str()),
-        });
-        if recent + 1 == policy.lockout.attempts {
-            let why = format!(
-                "{} failures within {}",
-                policy.lockout.attempts, policy.lockout.window
-            );
-            self.audit.add(EventRef {
-                time: now,
-                action: Action::Lockout,
-                actor: presented.user,
-                subject: presented.user,
-                credential: None,
-                service: Some(presented.service),
-                source: presented.source,
-                reason: Some(&why),
-            });
-        }
-        Verdict::Rejected(reason)
     }
 
-    fn refuse_quietly(&mut self, presented: &Presented<'_>, reason: Reason, now: Time) -> Verdict {
-        self.audit.add(EventRef {
-            time: now,
-            action: Action::Failure,
-            actor: presented.user,
-            subject: presented.user,
-            credential: None,
-            service: Some(presented.service),
-            source: presented.source,
-            reason: Some(reason.as_str()),
-        });
-        Verdict::Rejected(reason)
+    /// Gathers `decision`'s audit events for the next batch.
+    fn gather(&mut self, presented: &Presented<'_>, decision: &Decision, now: Time) {
+        for e in decision.events() {
+            self.audit.add(EventRef {
+                time: now,
+                action: e.action,
+                actor: presented.user,
+                subject: presented.user,
+                credential: e.credential.as_deref(),
+                service: Some(presented.service),
+                source: presented.source,
+                reason: e.reason.as_deref(),
+            });
+        }
     }
 
     /// Drops the cached credentials when another process (or connection) changed the store.
@@ -426,14 +393,30 @@ impl CachedRedeemer {
         Ok(())
     }
 
+    /// Whether `user`'s groups are cached and fresh at `now` (then [`CachedRedeemer::redeem`]
+    /// does not call its lookup).
+    pub fn knows_groups(&self, user: &str, now: Time) -> bool {
+        self.groups.get(user).is_some_and(|(_, until)| now < *until)
+    }
+
+    /// Takes over a batch gathered by another cache (one dropped after a failure or a
+    /// panic): its failures count here until written, and it goes with the next batch.
+    pub fn adopt(&mut self, batch: Batch) {
+        for (user, at) in &batch.failures {
+            self.unwritten.entry(user.clone()).or_default().push(*at);
+        }
+        let in_flight = self.in_flight.take();
+        self.restore(batch);
+        self.in_flight = in_flight;
+    }
+
     fn groups_of(
         &mut self,
         user: &str,
         now: Time,
         lookup: GroupLookup<'_>,
     ) -> Result<&[String], Error> {
-        let fresh = self.groups.get(user).is_some_and(|(_, until)| now < *until);
-        if !fresh {
+        if !self.knows_groups(user, now) {
             let groups = lookup(user)?;
             if self.groups.len() >= self.limits.max_users {
                 self.groups.clear();

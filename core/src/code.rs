@@ -18,6 +18,27 @@ impl std::fmt::Debug for Code {
 /// The longest input taken as a code; longer input is refused without being hashed.
 pub const MAX_INPUT: usize = 256;
 
+/// Why an answer is not a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeInputError {
+    /// Nothing but spaces, tabs and dashes (or nothing at all).
+    Empty,
+    /// Longer than [`MAX_INPUT`] bytes: this many.
+    TooLong(usize),
+}
+
+impl std::fmt::Display for CodeInputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeInputError::Empty => f.write_str("the answer is empty"),
+            CodeInputError::TooLong(n) => write!(
+                f,
+                "the answer is {n} bytes long, longer than any code (at most {MAX_INPUT})"
+            ),
+        }
+    }
+}
+
 impl Code {
     /// Draws a new code of `format` with rejection sampling, so every character is uniform.
     pub fn generate(format: &CodeFormat) -> Result<Self, Error> {
@@ -29,8 +50,7 @@ impl Code {
         let mut out = Zeroizing::new(Vec::with_capacity(length));
         let mut pool = Zeroizing::new([0u8; 64]);
         while out.len() < length {
-            getrandom::fill(&mut pool[..])
-                .map_err(|e| Error::Refused(format!("no randomness from the OS: {e}")))?;
+            getrandom::fill(&mut pool[..]).map_err(|e| Error::Randomness(e.to_string()))?;
             for &b in pool.iter() {
                 if usize::from(b) < limit && out.len() < length {
                     out.push(alphabet[usize::from(b) % n]);
@@ -41,23 +61,24 @@ impl Code {
     }
 
     /// Takes what a person typed: spaces, tabs and dashes are dropped and letters
-    /// upper-cased. Returns None for empty or over-long input. The input is not kept.
-    pub fn from_input(input: &[u8]) -> Option<Self> {
+    /// upper-cased. An answer of nothing but those is empty (the person skipped the prompt),
+    /// one over [`MAX_INPUT`] bytes too long. The input is not kept.
+    pub fn from_input(input: &[u8]) -> Result<Self, CodeInputError> {
+        let separator = |b: &u8| matches!(b, b' ' | b'\t' | b'-');
+        if input.iter().all(separator) {
+            return Err(CodeInputError::Empty);
+        }
         if input.len() > MAX_INPUT {
-            return None;
+            return Err(CodeInputError::TooLong(input.len()));
         }
         let mut out = Zeroizing::new(Vec::with_capacity(input.len()));
-        for &b in input {
-            match b {
-                b' ' | b'\t' | b'-' => {}
-                b => out.push(b.to_ascii_uppercase()),
-            }
-        }
-        if out.is_empty() {
-            None
-        } else {
-            Some(Code(out))
-        }
+        out.extend(
+            input
+                .iter()
+                .filter(|b| !separator(b))
+                .map(u8::to_ascii_uppercase),
+        );
+        Ok(Code(out))
     }
 
     /// The normalised bytes, for hashing.
@@ -135,9 +156,17 @@ mod tests {
             b"1234567890"
         );
         assert_eq!(Code::from_input(b"abc-def").unwrap().as_bytes(), b"ABCDEF");
-        assert!(Code::from_input(b"").is_none());
-        assert!(Code::from_input(b" - ").is_none());
-        assert!(Code::from_input(&[b'1'; MAX_INPUT + 1]).is_none());
+        assert_eq!(Code::from_input(b"").unwrap_err(), CodeInputError::Empty);
+        assert_eq!(Code::from_input(b" - ").unwrap_err(), CodeInputError::Empty);
+        assert_eq!(
+            Code::from_input(&[b'1'; MAX_INPUT + 1]).unwrap_err(),
+            CodeInputError::TooLong(MAX_INPUT + 1)
+        );
+        assert_eq!(
+            Code::from_input(&[b' '; MAX_INPUT + 1]).unwrap_err(),
+            CodeInputError::Empty,
+            "a long run of spaces is still an empty answer"
+        );
     }
 
     #[test]

@@ -1,10 +1,56 @@
-//! The verification decision, pure: given a user's credentials, the policy, the typed code's
-//! digest and the time, accept one credential or name the precise reason to refuse.
+//! The one login decision, pure: from what the store knows about a user (credentials, recent
+//! failures), their policy and the attempt, the verdict and the effects to apply (spend a
+//! use, start a window, count a failure) with the audit events. PAM, the store's redeem
+//! transaction, sparekeyd's cached redeemer and the admin views all decide here, so each rule
+//! (eligibility, which credentials are active, the lockout threshold and window, the digest
+//! construction, the audit reason texts) is written once.
 
+use crate::audit::Action;
+use crate::credential::digest_subject;
 use crate::key::Digest;
-use crate::{Credential, Time};
-use sparekey_conf::{Kind, Policy};
+use crate::{Code, Credential, SiteKey, Time};
+use sparekey_conf::{Kind, Policy, PolicyFile};
+use std::borrow::Cow;
 use subtle::ConstantTimeEq;
+
+/// Failures counting toward a lockout: the time of each stored row and how many it stands for.
+pub type FailureCounts = Vec<(Time, u32)>;
+
+/// Credentials this long past their end are still read, so that a spent or expired code is
+/// told from a wrong one (and does not count as a guess).
+pub const HISTORY: chrono::Duration = chrono::Duration::days(30);
+
+/// What the store knows about one user at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserState {
+    /// Their credentials and the universal ones, in any state, ended ones of the last
+    /// [`HISTORY`] included.
+    pub credentials: Vec<Credential>,
+    /// Their stored failures within the lockout window (time, count).
+    pub failures: FailureCounts,
+}
+
+/// Which of a user's rows a decision at `now` needs: what a store reads for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateQuery<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// Credentials that ended at or before this are left out.
+    pub ended_after: Time,
+    /// Failures at or before this are left out (the lockout window's start).
+    pub failures_after: Time,
+}
+
+impl<'a> StateQuery<'a> {
+    /// The rows a login by `user` under `policy` at `now` is decided on.
+    pub fn for_login(user: &'a str, policy: &Policy, now: Time) -> Self {
+        StateQuery {
+            user,
+            ended_after: now - HISTORY,
+            failures_after: window_start(policy, now),
+        }
+    }
+}
 
 /// Where and by whom a code is tried.
 #[derive(Debug, Clone, Copy)]
@@ -22,17 +68,31 @@ pub struct Attempt<'a> {
     pub universal_digest: Option<Digest>,
 }
 
-/// Everything besides the credentials that the decision depends on.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// The organisation-wide switch.
-    pub enabled: bool,
-    /// The user's policy, if any matches them.
-    pub policy: Option<&'a Policy>,
-    /// Failed attempts by this user within the policy's lockout window.
-    pub recent_failures: u32,
-    /// The time of the attempt.
-    pub now: Time,
+impl<'a> Attempt<'a> {
+    /// The attempt of `code` by `user` under `policy`: the one place the digests a code is
+    /// compared by are made.
+    pub fn new(
+        key: &SiteKey,
+        policy: &Policy,
+        user: &'a str,
+        service: &'a str,
+        host: Option<&'a str>,
+        code: &Code,
+    ) -> Self {
+        let universal = policy.allows_kind(Kind::Universal).then(|| {
+            key.digest(
+                &digest_subject(Kind::Universal, user, policy.name()),
+                code.as_bytes(),
+            )
+        });
+        Attempt {
+            user,
+            service,
+            host,
+            digest: key.digest(user, code.as_bytes()),
+            universal_digest: universal,
+        }
+    }
 }
 
 /// The outcome of a verification.
@@ -107,6 +167,255 @@ impl Reason {
     }
 }
 
+/// The early refusals, before any state is read: the switch, then the policy. Returns the
+/// user's policy when neither refuses.
+pub fn eligibility<'p>(
+    policies: &'p PolicyFile,
+    user: &str,
+    groups: &[String],
+) -> Result<&'p Policy, Reason> {
+    if !policies.enabled {
+        return Err(Reason::Disabled);
+    }
+    policies.policy_for(user, groups).ok_or(Reason::NotEligible)
+}
+
+/// The start of the lockout window at `now`: failures after it count.
+pub fn window_start(policy: &Policy, now: Time) -> Time {
+    now - crate::seconds(policy.lockout.window.as_secs())
+}
+
+/// How many of `failures` fall within `policy`'s lockout window at `now`.
+pub fn recent_failures(failures: &[(Time, u32)], policy: &Policy, now: Time) -> u32 {
+    let since = window_start(policy, now);
+    failures
+        .iter()
+        .filter(|(at, _)| *at > since)
+        .fold(0u32, |n, (_, count)| n.saturating_add(*count))
+}
+
+/// Whether `recent` failures lock a user of `policy` out.
+pub fn is_locked_out(recent: u32, policy: &Policy) -> bool {
+    recent >= policy.lockout.attempts
+}
+
+/// The audit reason of a lockout: "5 failures within 15m".
+pub fn lockout_reason(policy: &Policy) -> String {
+    format!(
+        "{} failures within {}",
+        policy.lockout.attempts, policy.lockout.window
+    )
+}
+
+/// An audit event of a login, without what every event of the login shares (time, user,
+/// service, source): the store or the cache adds those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginEvent {
+    /// Redeem, Failure or Lockout.
+    pub action: Action,
+    /// The credential concerned, when one matched.
+    pub credential: Option<String>,
+    /// Why, for a refusal or a lockout.
+    pub reason: Option<Cow<'static, str>>,
+}
+
+/// What a decision asks the store to change, besides appending its audit events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Spend one use of the accepted credential, only while its uses are not spent.
+    pub spend_use: bool,
+    /// Start the accepted credential's window (activate on first use): valid from the first
+    /// time to the second from now on.
+    pub start_window: Option<(Time, Time)>,
+    /// Count this attempt toward lockout at this time, and forget the user's failures at or
+    /// before the second time (out of the window).
+    pub count_failure: Option<(Time, Time)>,
+}
+
+impl Effects {
+    /// Whether applying these changes credentials or failures (beyond the audit log).
+    pub fn change_state(&self) -> bool {
+        self.spend_use || self.start_window.is_some() || self.count_failure.is_some()
+    }
+}
+
+/// A decision: the verdict, what to change, what to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Accepted or refused, and why.
+    pub verdict: Verdict,
+    /// What the store applies, in the same transaction as the events.
+    pub effects: Effects,
+    /// The redeem or failure event.
+    pub event: LoginEvent,
+    /// The lockout event, when this failure reached the policy's limit.
+    pub lockout: Option<LoginEvent>,
+    /// For an accepted capped code: the uses left after this one.
+    pub uses_left: Option<u32>,
+}
+
+impl Decision {
+    /// A refusal that changes nothing: the early refusals, and a lockout.
+    pub fn refused(reason: Reason, credential: Option<String>) -> Self {
+        Decision {
+            verdict: Verdict::Rejected(reason),
+            effects: Effects::default(),
+            event: LoginEvent {
+                action: Action::Failure,
+                credential,
+                reason: Some(Cow::Borrowed(reason.as_str())),
+            },
+            lockout: None,
+            uses_left: None,
+        }
+    }
+
+    /// Its audit events, in order.
+    pub fn events(&self) -> impl Iterator<Item = &LoginEvent> {
+        std::iter::once(&self.event).chain(&self.lockout)
+    }
+}
+
+/// Whether a user could be asked for a code here and now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Yes: ask for it.
+    Usable,
+    /// The organisation-wide switch is off.
+    Disabled,
+    /// No policy covers the user.
+    NotEligible,
+    /// The user has no credential usable on this service and host now.
+    NoCredential,
+    /// The user has one, but too many wrong codes lately: refuse without asking.
+    LockedOut,
+}
+
+impl From<Reason> for Availability {
+    fn from(early: Reason) -> Self {
+        match early {
+            Reason::Disabled => Availability::Disabled,
+            Reason::LockedOut => Availability::LockedOut,
+            Reason::NotEligible => Availability::NotEligible,
+            _ => Availability::NoCredential,
+        }
+    }
+}
+
+/// Whether to ask for a code at all: the user has a credential usable on `service` and
+/// `host` now, and is not locked out. `unwritten` failures (counted, not yet stored) add to
+/// the stored ones.
+pub fn availability(
+    state: &UserState,
+    unwritten: u32,
+    policy: &Policy,
+    user: &str,
+    service: &str,
+    host: Option<&str>,
+    now: Time,
+) -> Availability {
+    let usable = state.credentials.iter().any(|c| {
+        belongs(c, user, policy)
+            && c.is_active(now)
+            && now >= c.not_before
+            && scope_reason(c, policy, service, host).is_none()
+    });
+    if !usable {
+        Availability::NoCredential
+    } else if is_locked_out(
+        recent_failures(&state.failures, policy, now).saturating_add(unwritten),
+        policy,
+    ) {
+        Availability::LockedOut
+    } else {
+        Availability::Usable
+    }
+}
+
+/// Decides `attempt` against `state` (the user's credentials, in any state, and failures),
+/// with `unwritten` failures counted but not yet stored. Every digest is compared in constant
+/// time and all are compared, so timing does not tell how many credentials a user has or
+/// which one matched.
+pub fn decide(
+    state: &UserState,
+    unwritten: u32,
+    policy: &Policy,
+    attempt: &Attempt<'_>,
+    now: Time,
+) -> Decision {
+    let recent = recent_failures(&state.failures, policy, now).saturating_add(unwritten);
+    if is_locked_out(recent, policy) {
+        return Decision::refused(Reason::LockedOut, None);
+    }
+    let mut usable: Option<&Credential> = None;
+    let mut first_refusal: Option<(Reason, &Credential)> = None;
+    for cred in &state.credentials {
+        if !belongs(cred, attempt.user, policy) {
+            continue;
+        }
+        let expected = match cred.kind {
+            Kind::Universal => attempt.universal_digest.unwrap_or([0; 32]),
+            Kind::Temporary | Kind::Fixed => attempt.digest,
+        };
+        let matched: bool = cred.digest.ct_eq(&expected).into();
+        if !matched || (cred.kind == Kind::Universal && attempt.universal_digest.is_none()) {
+            continue;
+        }
+        match refusal(cred, policy, attempt, now) {
+            None => usable = usable.or(Some(cred)),
+            Some(r) => first_refusal = first_refusal.or(Some((r, cred))),
+        }
+    }
+    match (usable, first_refusal) {
+        (Some(cred), _) => accept(cred, policy, now),
+        (None, Some((reason, cred))) => Decision::refused(reason, Some(cred.id.clone())),
+        (None, None) => {
+            let mut d = Decision::refused(Reason::WrongCode, None);
+            d.effects.count_failure = Some((now, window_start(policy, now)));
+            if recent.saturating_add(1) == policy.lockout.attempts {
+                d.lockout = Some(LoginEvent {
+                    action: Action::Lockout,
+                    credential: None,
+                    reason: Some(Cow::Owned(lockout_reason(policy))),
+                });
+            }
+            d
+        }
+    }
+}
+
+/// The decision for a usable `cred`: its window (a first use starts it, never past the
+/// ceiling counted from issue) and its count.
+fn accept(cred: &Credential, policy: &Policy, now: Time) -> Decision {
+    let not_after = match cred.activation {
+        Some(secs) => (now + crate::seconds(secs))
+            .min(cred.issued_at + crate::seconds(crate::issue::ceiling(policy).as_secs())),
+        None => cred.not_after,
+    };
+    let counted = cred.uses.cap().is_some();
+    let activates = cred.activation.is_some();
+    Decision {
+        verdict: Verdict::Accepted {
+            credential: cred.id.clone(),
+            not_after,
+            counted,
+            activates,
+        },
+        effects: Effects {
+            spend_use: counted,
+            start_window: activates.then_some((now, not_after)),
+            count_failure: None,
+        },
+        event: LoginEvent {
+            action: Action::Redeem,
+            credential: Some(cred.id.clone()),
+            reason: None,
+        },
+        lockout: None,
+        uses_left: cred.uses_left().map(|n| n.saturating_sub(1)),
+    }
+}
+
 /// Whether the credential covers `service` and `host` under `policy`.
 fn scope_reason(
     cred: &Credential,
@@ -145,81 +454,12 @@ fn refusal(cred: &Credential, policy: &Policy, attempt: &Attempt<'_>, now: Time)
     }
 }
 
-/// Decides an attempt against `creds` (the user's credentials, in any state).
-/// Every digest is compared in constant time and all are compared, so timing does not
-/// tell how many credentials a user has or which one matched.
-pub fn decide(creds: &[Credential], attempt: &Attempt<'_>, ctx: &Context<'_>) -> Verdict {
-    if !ctx.enabled {
-        return Verdict::Rejected(Reason::Disabled);
-    }
-    let Some(policy) = ctx.policy else {
-        return Verdict::Rejected(Reason::NotEligible);
-    };
-    if ctx.recent_failures >= policy.lockout.attempts {
-        return Verdict::Rejected(Reason::LockedOut);
-    }
-    let mut usable: Option<&Credential> = None;
-    let mut first_refusal: Option<Reason> = None;
-    for cred in creds {
-        if !belongs(cred, attempt.user, policy) {
-            continue;
-        }
-        let expected = match cred.kind {
-            Kind::Universal => attempt.universal_digest.unwrap_or([0; 32]),
-            Kind::Temporary | Kind::Fixed => attempt.digest,
-        };
-        let matched: bool = cred.digest.ct_eq(&expected).into();
-        if !matched || (cred.kind == Kind::Universal && attempt.universal_digest.is_none()) {
-            continue;
-        }
-        match refusal(cred, policy, attempt, ctx.now) {
-            None => usable = usable.or(Some(cred)),
-            Some(r) => first_refusal = first_refusal.or(Some(r)),
-        }
-    }
-    match (usable, first_refusal) {
-        (Some(cred), _) => Verdict::Accepted {
-            credential: cred.id.clone(),
-            not_after: match cred.activation {
-                // The window starts now, never past the ceiling counted from issue.
-                Some(secs) => (ctx.now + crate::seconds(secs))
-                    .min(cred.issued_at + crate::seconds(crate::issue::ceiling(policy).as_secs())),
-                None => cred.not_after,
-            },
-            counted: cred.uses.cap().is_some(),
-            activates: cred.activation.is_some(),
-        },
-        (None, Some(reason)) => Verdict::Rejected(reason),
-        (None, None) => Verdict::Rejected(Reason::WrongCode),
-    }
-}
-
 /// Whether `cred` could be `user`'s: their own, or a universal code of their policy.
 fn belongs(cred: &Credential, user: &str, policy: &Policy) -> bool {
     match cred.kind {
         Kind::Universal => cred.policy == policy.name(),
         Kind::Temporary | Kind::Fixed => cred.user == user,
     }
-}
-
-/// Whether `user` has a credential that could be redeemed here and now: the PAM module
-/// prompts only then. Disabled switch and no policy mean no.
-pub fn has_usable(
-    creds: &[Credential],
-    user: &str,
-    service: &str,
-    host: Option<&str>,
-    ctx: &Context<'_>,
-) -> bool {
-    let Some(policy) = ctx.policy.filter(|_| ctx.enabled) else {
-        return false;
-    };
-    creds.iter().any(|c| {
-        belongs(c, user, policy)
-            && c.is_active(ctx.now)
-            && ctx.now >= c.not_before
-            && scope_reason(c, policy, service, host).is_none()
-    })
 }
 
 #[cfg(test)]

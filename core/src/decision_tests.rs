@@ -75,6 +75,10 @@ fn try_with(
     failures: u32,
     file: &PolicyFile,
 ) -> Verdict {
+    let policy = match eligibility(file, user, &[]) {
+        Ok(p) => p,
+        Err(early) => return Verdict::Rejected(early),
+    };
     let attempt = Attempt {
         user,
         service,
@@ -85,13 +89,44 @@ fn try_with(
             code.as_bytes(),
         )),
     };
-    let ctx = Context {
-        enabled: file.enabled,
-        policy: file.policy_for(user, &[]),
-        recent_failures: failures,
-        now,
+    decide(&state_of(creds), failures, policy, &attempt, now).verdict
+}
+
+fn state_of(creds: &[Credential]) -> UserState {
+    UserState {
+        credentials: creds.to_vec(),
+        failures: Vec::new(),
+    }
+}
+
+/// What the PAM module asks before prompting, with the switch and policy as a login has them.
+struct Context<'a> {
+    enabled: bool,
+    policy: Option<&'a sparekey_conf::Policy>,
+    recent_failures: u32,
+    now: Time,
+}
+
+fn has_usable(
+    creds: &[Credential],
+    user: &str,
+    service: &str,
+    host: Option<&str>,
+    ctx: &Context<'_>,
+) -> bool {
+    let Some(policy) = ctx.policy.filter(|_| ctx.enabled) else {
+        return false;
     };
-    decide(creds, &attempt, &ctx)
+    let state = state_of(creds);
+    availability(
+        &state,
+        ctx.recent_failures,
+        policy,
+        user,
+        service,
+        host,
+        ctx.now,
+    ) != Availability::NoCredential
 }
 
 fn rejected(v: Verdict) -> Reason {

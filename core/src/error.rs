@@ -14,13 +14,22 @@ pub enum Error {
         problem: String,
     },
     /// The store could not be opened or used.
-    #[error("store {}: {problem}", path.display())]
+    #[error("store {location}: cannot {operation}: {problem}")]
     Store {
-        /// The store file.
-        path: PathBuf,
+        /// The store: its file (or, for a database server, where it is).
+        location: String,
+        /// What was being done: "open", "redeem a code", "write a batch of audit events".
+        operation: &'static str,
         /// What failed.
         problem: String,
     },
+    /// The operating system gave no random bytes.
+    #[error("no randomness from the OS: {0}")]
+    Randomness(String),
+    /// Another writer changed what a transaction relied on; it was rolled back and may be
+    /// tried again.
+    #[error("store {0}: a concurrent change got in the way; nothing was changed")]
+    Conflict(String),
     /// A request that policy does not allow; the message says why and what would be allowed.
     #[error("{0}")]
     Refused(String),

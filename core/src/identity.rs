@@ -1,8 +1,27 @@
-//! Users and their unix groups through NSS (so LDAP and SSSD groups count).
+//! Users and their unix groups: the [`Directory`] that policy matching and the admin
+//! handlers ask, and [`Nss`], which asks NSS (so LDAP and SSSD groups count).
 
 use crate::Error;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
+
+/// Where users' groups come from. Behind a trait so that policy matching and the admin
+/// handlers are tested with a fake directory.
+pub trait Directory: Send + Sync + std::fmt::Debug {
+    /// The names of all groups `user` is in, primary group included; none for a user the
+    /// directory does not know.
+    fn groups_of(&self, user: &str) -> Result<Vec<String>, Error>;
+}
+
+/// The system's users and groups, through NSS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nss;
+
+impl Directory for Nss {
+    fn groups_of(&self, user: &str) -> Result<Vec<String>, Error> {
+        groups_of(user)
+    }
+}
 
 /// The names of all groups `user` is in, primary group included. A user NSS does not know
 /// has no groups (they may still be named in a policy's `users`).

@@ -245,8 +245,7 @@ fn window(
 /// A short random credential id: 12 hex digits.
 fn new_id() -> Result<String, Error> {
     let mut b = [0u8; 6];
-    getrandom::fill(&mut b)
-        .map_err(|e| Error::Refused(format!("no randomness from the OS: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| Error::Randomness(e.to_string()))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

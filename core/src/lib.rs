@@ -1,7 +1,10 @@
 //! sparekey-core: credentials, codes, policy decisions, the store and the audit log.
 //!
-//! It knows nothing of PAM, RADIUS or the admin socket: those shells call [`redeem`],
-//! [`issue`] and the [`Store`] with the time passed in, so every expiry is testable.
+//! It knows nothing of PAM, RADIUS or the admin socket. Every login is decided once, in
+//! [`decision`]; a [`Store`] (SQLite today) only reads a user's state and applies what the
+//! decision says, in one transaction. [`redeem`] is a login as the PAM module makes it,
+//! [`shared_redeem`] the cached hot path of a daemon. Time is always passed in, so every
+//! expiry is testable.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -14,12 +17,13 @@ pub mod identity;
 pub mod issue;
 pub mod key;
 pub mod redeem;
+pub mod shared_redeem;
 pub mod store;
 
 pub use audit::{Action, AuditEvent, AuditSink};
 pub use code::Code;
 pub use credential::{Credential, Uses};
-pub use decision::{Reason, Verdict};
+pub use decision::{Decision, Reason, Verdict};
 pub use error::Error;
 pub use key::SiteKey;
 pub use store::Store;

@@ -1,17 +1,18 @@
-//! Redeeming a code at login, as the PAM module and the RADIUS responder both do it:
-//! whether to ask at all, then one verification recorded in one store transaction.
+//! One login that may use a code, as the PAM module does it: the early refusals, the user's
+//! state read once to decide whether to ask, then at most one store transaction that decides
+//! again on that same state unless the store changed meanwhile.
 
-use crate::credential::digest_subject;
-use crate::decision::{self, Attempt, Context};
-use crate::{Code, Error, SiteKey, Store, Time, Verdict};
-use sparekey_conf::{Kind, PolicyFile};
+use crate::decision::{self, Attempt, Availability, Decision, StateQuery};
+use crate::store::{LoginSnapshot, RedeemRequest, Redeemed, Store};
+use crate::{Code, Error, SiteKey, Time, Verdict};
+use sparekey_conf::{Policy, PolicyFile};
 
 /// A login that may use a code.
 #[derive(Debug, Clone, Copy)]
 pub struct Login<'a> {
     /// The user logging in.
     pub user: &'a str,
-    /// Their unix groups (from [`crate::identity::groups_of`]).
+    /// Their unix groups (from a [`crate::identity::Directory`]).
     pub groups: &'a [String],
     /// The service policies match.
     pub service: &'a str,
@@ -21,76 +22,123 @@ pub struct Login<'a> {
     pub source: &'a str,
 }
 
-/// Whether a login could use a code here and now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    /// Yes: ask for it.
-    Usable,
-    /// The organisation-wide switch is off.
-    Disabled,
-    /// No policy covers the user.
-    NotEligible,
-    /// The user has no credential usable on this service and host now.
-    NoCredential,
-    /// The user has one, but too many wrong codes lately: refuse without asking.
-    LockedOut,
+/// A login past the early refusals, with the user's state as read once.
+#[derive(Debug)]
+pub struct LoginCheck<'a> {
+    login: &'a Login<'a>,
+    policy: &'a Policy,
+    snapshot: LoginSnapshot,
+    now: Time,
+}
+
+impl<'a> LoginCheck<'a> {
+    /// Reads what `login` is decided on at `now`: nothing when the switch is off or no policy
+    /// covers the user (`Err` says which), else the user's state, once.
+    pub fn begin(
+        store: &dyn Store,
+        policies: &'a PolicyFile,
+        login: &'a Login<'a>,
+        now: Time,
+    ) -> Result<Result<Self, Availability>, Error> {
+        let policy = match decision::eligibility(policies, login.user, login.groups) {
+            Ok(p) => p,
+            Err(early) => return Ok(Err(early.into())),
+        };
+        let snapshot = store.login_state(&StateQuery::for_login(login.user, policy, now))?;
+        Ok(Ok(LoginCheck {
+            login,
+            policy,
+            snapshot,
+            now,
+        }))
+    }
+
+    /// Whether to ask for a code at all.
+    pub fn availability(&self) -> Availability {
+        let l = self.login;
+        decision::availability(
+            &self.snapshot.state,
+            0,
+            self.policy,
+            l.user,
+            l.service,
+            l.host,
+            self.now,
+        )
+    }
+
+    /// Verifies `code` and records the outcome (use count, failure count, audit) in one
+    /// transaction, deciding on the state already read unless the store changed since.
+    pub fn redeem(
+        &self,
+        store: &mut dyn Store,
+        key: &SiteKey,
+        code: &Code,
+    ) -> Result<Redeemed, Error> {
+        let l = self.login;
+        let attempt = Attempt::new(key, self.policy, l.user, l.service, l.host, code);
+        let (policy, now) = (self.policy, self.now);
+        let decide = |state: &decision::UserState| -> Decision {
+            decision::decide(state, 0, policy, &attempt, now)
+        };
+        let request = RedeemRequest {
+            login: l,
+            now,
+            query: StateQuery::for_login(l.user, policy, now),
+            known: Some(&self.snapshot),
+        };
+        store.redeem(&request, &decide)
+    }
 }
 
 /// Whether to ask `login` for a code at all, and if not, why.
 pub fn availability(
-    store: &Store,
+    store: &dyn Store,
     policies: &PolicyFile,
     login: &Login<'_>,
     now: Time,
 ) -> Result<Availability, Error> {
-    if !policies.enabled {
-        return Ok(Availability::Disabled);
-    }
-    let Some(policy) = policies.policy_for(login.user, login.groups) else {
-        return Ok(Availability::NotEligible);
-    };
-    // The same read a cache makes, and the one the redeem transaction repeats: one statement
-    // of each kind per connection, which matters to a PAM login that opens the store anew.
-    let since = now - crate::seconds(policy.lockout.window.as_secs());
-    let (creds, failures) = store.login_state(login.user, now, since)?;
-    let ctx = Context {
-        enabled: true,
-        policy: Some(policy),
-        recent_failures: 0,
-        now,
-    };
-    if !decision::has_usable(&creds, login.user, login.service, login.host, &ctx) {
-        return Ok(Availability::NoCredential);
-    }
-    let recent: u32 = failures.iter().map(|(_, n)| n).sum();
-    if recent >= policy.lockout.attempts {
-        return Ok(Availability::LockedOut);
-    }
-    Ok(Availability::Usable)
+    Ok(match LoginCheck::begin(store, policies, login, now)? {
+        Ok(check) => check.availability(),
+        Err(early) => early,
+    })
 }
 
-/// Verifies `code` for `login` and records the outcome (use count, failure count, audit).
+/// Verifies `code` for `login` and records the outcome, as a login that did not ask first.
+/// The early refusals are recorded too.
 pub fn redeem(
-    store: &mut Store,
+    store: &mut dyn Store,
     key: &SiteKey,
     policies: &PolicyFile,
     login: &Login<'_>,
     code: &Code,
     now: Time,
 ) -> Result<Verdict, Error> {
-    let policy = policies.policy_for(login.user, login.groups);
-    let universal = policy.filter(|p| p.allows_kind(Kind::Universal)).map(|p| {
-        key.digest(
-            &digest_subject(Kind::Universal, login.user, p.name()),
-            code.as_bytes(),
-        )
-    });
-    let attempt = Attempt {
-        user: login.user,
-        service: login.service,
-        host: login.host,
-        digest: key.digest(login.user, code.as_bytes()),
-        universal_digest: universal,
+    let policy = match decision::eligibility(policies, login.user, login.groups) {
+        Ok(p) => p,
+        Err(early) => {
+            let decision = Decision::refused(early, None);
+            let request = RedeemRequest {
+                login,
+                now,
+                query: StateQuery {
+                    user: login.user,
+                    ended_after: now,
+                    failures_after: now,
+                },
+                known: None,
+            };
+            store.record(request.event(&decision.event))?;
+            return Ok(decision.verdict);
+        }
     };
-    store.redeem(&attempt, policies.enabled, policy, now, login.source)
+    let attempt = Attempt::new(key, policy, login.user, login.service, login.host, code);
+    let decide = |state: &decision::UserState| decision::decide(state, 0, policy, &attempt, now);
+    let request = RedeemRequest {
+        login,
+        now,
+        query: StateQuery::for_login(login.user, policy, now),
+        known: None,
+    };
+    Ok(store.redeem(&request, &decide)?.decision.verdict)
 }

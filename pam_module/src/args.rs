@@ -18,10 +18,10 @@ pub enum CodeSource {
     UseFirstPass,
 }
 
-/// Where a deliberate panic is raised (debug builds only, for the test that proves a panic
-/// never leaves the module). Only root can write a PAM line, and release builds reject the
-/// argument as unknown.
-#[cfg(debug_assertions)]
+/// Where a deliberate panic is raised (only in a build with the `x-test-panic` feature, for
+/// the test that proves a panic never leaves the module). Only root can write a PAM line, and
+/// every other build, the packaged one included, rejects the argument as unknown.
+#[cfg(feature = "x-test-panic")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestPanic {
     /// Inside the module's own guard, after the answer was read: the login sees AUTHINFO_UNAVAIL.
@@ -31,7 +31,7 @@ pub enum TestPanic {
 }
 
 /// The raw argument that raises [`TestPanic::Unguarded`], checked before parsing.
-#[cfg(debug_assertions)]
+#[cfg(feature = "x-test-panic")]
 pub const UNGUARDED_PANIC_ARG: &[u8] = b"x-test-panic=unguarded";
 
 /// The parsed arguments.
@@ -49,8 +49,8 @@ pub struct Args {
     pub retire: bool,
     /// `debug`: explain every decision in syslog.
     pub debug: bool,
-    /// `x-test-panic=...` (debug builds only).
-    #[cfg(debug_assertions)]
+    /// `x-test-panic=...` (the `x-test-panic` feature only).
+    #[cfg(feature = "x-test-panic")]
     pub test_panic: Option<TestPanic>,
 }
 
@@ -63,7 +63,7 @@ impl Default for Args {
             prompt: DEFAULT_PROMPT.to_string(),
             retire: false,
             debug: false,
-            #[cfg(debug_assertions)]
+            #[cfg(feature = "x-test-panic")]
             test_panic: None,
         }
     }
@@ -171,7 +171,7 @@ pub fn parse(raw: &[&[u8]]) -> Result<Args, ArgError> {
             }
             ("retire", None) => args.retire = true,
             ("debug", None) => args.debug = true,
-            #[cfg(debug_assertions)]
+            #[cfg(feature = "x-test-panic")]
             ("x-test-panic", Some(v)) => {
                 args.test_panic = match v {
                     "guarded" => Some(TestPanic::Guarded),
@@ -294,11 +294,18 @@ mod tests {
         assert!(p(&["debug", "debug"]).unwrap().debug);
     }
 
-    #[cfg(debug_assertions)]
+    #[cfg(feature = "x-test-panic")]
     #[test]
-    fn the_test_panic_argument_exists_only_in_debug_builds() {
+    fn the_test_panic_argument_exists_only_with_its_feature() {
         let a = p(&["x-test-panic=guarded"]).unwrap();
         assert_eq!(a.test_panic, Some(TestPanic::Guarded));
         assert!(p(&["x-test-panic=sometimes"]).is_err());
+    }
+
+    #[cfg(not(feature = "x-test-panic"))]
+    #[test]
+    fn without_its_feature_the_test_panic_argument_is_unknown() {
+        assert!(p(&["x-test-panic=guarded"]).is_err());
+        assert!(p(&["x-test-panic=unguarded"]).is_err());
     }
 }

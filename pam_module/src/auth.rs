@@ -5,8 +5,10 @@ use crate::args::{self, Args, CodeSource};
 use crate::handler::{HandlerError, Log, PamHandler, Secret};
 use sparekey_conf::Config;
 use sparekey_core::audit::NoSink;
-use sparekey_core::redeem::{availability, redeem, Availability, Login};
-use sparekey_core::store::Origin;
+use sparekey_core::code::CodeInputError;
+use sparekey_core::decision::Availability;
+use sparekey_core::redeem::{Login, LoginCheck};
+use sparekey_core::store::{self, OpenMode, Origin};
 use sparekey_core::{identity, Action, AuditSink, Code, Reason, SiteKey, Store, Time, Verdict};
 use std::sync::Arc;
 
@@ -152,7 +154,20 @@ fn try_authenticate(
     let policies = &site.config.policy;
     let contact = policies.contact.as_str();
     let why = |e: sparekey_core::Error| Fail::Unavailable(e.to_string());
-    match availability(&site.store, policies, &login, cx.now).map_err(why)? {
+    // The user's state is read once, here; the redeem transaction decides on it again
+    // unless the store changed while the person typed.
+    let check = match LoginCheck::begin(&*site.store, policies, &login, cx.now).map_err(why)? {
+        Ok(check) => check,
+        Err(early) => {
+            debug(
+                args,
+                cx,
+                &format!("{user} on {service}: not asking for a code ({early:?})"),
+            );
+            return Ok(Outcome::Ignore);
+        }
+    };
+    match check.availability() {
         Availability::Usable => {}
         Availability::LockedOut => {
             debug(
@@ -176,28 +191,31 @@ fn try_authenticate(
         debug(args, cx, &format!("{user} on {service}: no code given"));
         return Ok(Outcome::Ignore);
     };
-    if answer.iter().all(|b| matches!(b, b' ' | b'\t' | b'-')) {
-        debug(args, cx, &format!("{user} on {service}: empty answer"));
-        return Ok(Outcome::Ignore);
-    }
-    let Some(code) = Code::from_input(&answer) else {
-        cx.log.info(&format!(
-            "{user} on {service}: an answer of {} bytes is longer than any code; refused unchecked",
-            answer.len()
-        ));
-        let _ = h.error(&refused_message(contact));
-        return Ok(Outcome::AuthErr);
+    let code = match Code::from_input(&answer) {
+        Ok(code) => code,
+        Err(CodeInputError::Empty) => {
+            debug(args, cx, &format!("{user} on {service}: empty answer"));
+            return Ok(Outcome::Ignore);
+        }
+        Err(CodeInputError::TooLong(len)) => {
+            cx.log.info(&format!(
+                "{user} on {service}: an answer of {len} bytes is longer than any code; refused unchecked"
+            ));
+            let _ = h.error(&refused_message(contact));
+            return Ok(Outcome::AuthErr);
+        }
     };
     drop(answer);
-    #[cfg(debug_assertions)]
+    #[cfg(feature = "x-test-panic")]
     if args.test_panic == Some(args::TestPanic::Guarded) {
         // Unwinding from here drops (and zeroes) the code and closes the store unchanged.
         panic!("x-test-panic=guarded: a deliberate panic after the answer was read");
     }
-    let verdict =
-        redeem(&mut site.store, &site.key, policies, &login, &code, cx.now).map_err(why)?;
+    let redeemed = check
+        .redeem(&mut *site.store, &site.key, &code)
+        .map_err(why)?;
     drop(code);
-    match verdict {
+    match redeemed.decision.verdict {
         Verdict::Accepted {
             credential,
             not_after,
@@ -209,13 +227,7 @@ fn try_authenticate(
                 not_after.format("%Y-%m-%d %H:%M UTC")
             );
             if counted {
-                let left = site
-                    .store
-                    .credentials(Some(&user), Some(cx.now))
-                    .ok()
-                    .and_then(|creds| creds.into_iter().find(|c| c.id == credential))
-                    .and_then(|c| c.uses_left());
-                text = match left {
+                text = match redeemed.decision.uses_left {
                     None | Some(0) => "Temporary code accepted. It cannot be used again".into(),
                     Some(1) => format!("{text}, for one more use"),
                     Some(n) => format!("{text}, for {n} more uses"),
@@ -333,7 +345,7 @@ fn try_retire(h: &mut dyn PamHandler, args: &Args, cx: &Context<'_>) -> Result<(
 struct Site {
     config: Config,
     key: Arc<SiteKey>,
-    store: Store,
+    store: Box<dyn Store>,
 }
 
 /// Opens the site. Ok(None): there is no store, so no code was ever issued here.
@@ -359,19 +371,16 @@ fn open_site(args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
             .collect();
         Fail::Unavailable(format!("configuration unusable: {}", lines.join("; ")))
     })?;
-    let store_path = &config.daemon.store.path;
-    if let Err(e) = std::fs::metadata(store_path) {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            debug(
-                args,
-                cx,
-                &format!(
-                    "store {} does not exist: no code was ever issued here",
-                    store_path.display()
-                ),
-            );
-            return Ok(None);
-        }
+    if !store::exists(&config.daemon.store).map_err(|e| Fail::Unavailable(e.to_string()))? {
+        debug(
+            args,
+            cx,
+            &format!(
+                "store {} does not exist: no code was ever issued here",
+                config.daemon.store.path.display()
+            ),
+        );
+        return Ok(None);
     }
     let key = Arc::new(
         SiteKey::load(&config.daemon.store.key_file)
@@ -382,7 +391,7 @@ fn open_site(args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
     } else {
         Arc::new(NoSink)
     };
-    let store = Store::open_existing(store_path, key.clone(), sink)
+    let store = store::open(&config.daemon.store, OpenMode::Existing, key.clone(), sink)
         .map_err(|e| Fail::Unavailable(e.to_string()))?;
     Ok(Some(Site { config, key, store }))
 }

@@ -9,6 +9,11 @@
 
 #![deny(unsafe_code)]
 
+// The deliberate panics of the end-to-end test are never in an optimised build: the packages
+// are built with `--release`, so they cannot carry them, whatever features are asked for.
+#[cfg(all(feature = "x-test-panic", not(debug_assertions)))]
+compile_error!("the x-test-panic feature is for the tests only and is refused in release builds");
+
 pub mod args;
 pub mod auth;
 pub mod ffi;

@@ -290,7 +290,7 @@ fn code_request(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<(String
         .map_err(|e| format!("User-Password of {shown}: {e}"))?
         .ok_or_else(|| format!("no User-Password for {shown} (only PAP can carry a sparekey code; CHAP and EAP cannot)"))?;
     let code = Code::from_input(password.as_bytes())
-        .ok_or_else(|| format!("empty or over-long code for {shown}"))?;
+        .map_err(|e| format!("User-Password of {shown} is not a code: {e}"))?;
     Ok((user.to_string(), code))
 }
 

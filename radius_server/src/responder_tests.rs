@@ -60,7 +60,8 @@ impl Verifier for Script {
         {
             Ok(v) => Ok(v),
             Err(e) => Err(Error::Core(sparekey_core::Error::Store {
-                path: "s.db".into(),
+                location: "s.db".into(),
+                operation: "redeem a code",
                 problem: e,
             })),
         }
@@ -407,7 +408,9 @@ fn a_store_failure_sends_nothing_and_the_retransmit_is_tried_again() {
     let t0 = Instant::now();
     assert!(r.handle(&snap, &req, gw(), t0, wall(), &log).is_none());
     assert!(
-        lines.borrow()[0].contains("no answer to user alice: store s.db: database is locked"),
+        lines.borrow()[0].contains(
+            "no answer to user alice: store s.db: cannot redeem a code: database is locked"
+        ),
         "{:?}",
         lines.borrow()
     );

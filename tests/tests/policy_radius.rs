@@ -205,7 +205,8 @@ fn gathered_audit_events_are_written_when_sparekeyd_stops() {
     let Vpn { site, _daemon, .. } = vpn;
     assert_eq!(_daemon.stop(), Some(0));
     let key = std::sync::Arc::new(sparekey_core::SiteKey::load(&site.key).unwrap());
-    let store = sparekey_core::Store::open_existing(
+    use sparekey_core::store::Store;
+    let store = sparekey_core::store::SqliteStore::open_existing(
         &site.store,
         key,
         std::sync::Arc::new(sparekey_core::audit::NoSink),

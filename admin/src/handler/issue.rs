@@ -98,11 +98,13 @@ pub(crate) fn fixed(
     now: Time,
 ) -> Outcome {
     let policy = authorize(config, caller, RoleAction::Fixed, &args.user)?;
+    if args.passcode.chars().any(char::is_control) {
+        return Err(Failure::Failed(
+            "the passcode holds control characters; type letters, digits, spaces or dashes".into(),
+        ));
+    }
     let passcode = Code::from_input(args.passcode.as_bytes())
-        .filter(|_| !args.passcode.chars().any(char::is_control))
-        .ok_or_else(|| {
-            Failure::Failed("the passcode is empty, too long or holds control characters".into())
-        })?;
+        .map_err(|e| Failure::Failed(format!("the passcode is not usable: {e}")))?;
     let request = IssueRequest {
         kind: Kind::Fixed,
         uses: Uses::Multi,

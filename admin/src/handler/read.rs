@@ -4,9 +4,8 @@ use super::{deny, views, Failure, Outcome};
 use crate::caller::Caller;
 use crate::protocol::{LockoutView, Response, StatusView};
 use crate::State;
-use chrono::Duration;
 use sparekey_conf::{Config, RoleAction};
-use sparekey_core::{identity, rfc3339, Time};
+use sparekey_core::{decision, identity, rfc3339, Time};
 use std::collections::BTreeSet;
 
 /// The default and largest number of audit events in one answer.
@@ -58,9 +57,9 @@ pub(crate) fn list(
         if !caller.may(config, RoleAction::List, policy.name()) {
             continue;
         }
-        let since = now - Duration::seconds(policy.lockout.window.as_secs() as i64);
-        let failures = store.failures_since(u, since)?;
-        if failures >= policy.lockout.attempts {
+        let stored = store.failures(u, decision::window_start(policy, now))?;
+        let failures = decision::recent_failures(&stored, policy, now);
+        if decision::is_locked_out(failures, policy) {
             lockouts.push(LockoutView {
                 user: u.to_string(),
                 failures,
@@ -145,7 +144,7 @@ pub(crate) fn status(state: &State, config: &Config, caller: &Caller, now: Time)
             ),
         ));
     }
-    let (active, stored, events) = state.open_store().map_err(Failure::from)?.counts(now)?;
+    let counts = state.open_store().map_err(Failure::from)?.counts(now)?;
     Ok(Response::Status(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         enabled: config.policy.enabled,
@@ -155,9 +154,9 @@ pub(crate) fn status(state: &State, config: &Config, caller: &Caller, now: Time)
             .iter()
             .map(|p| p.name().to_string())
             .collect(),
-        active_credentials: active,
-        stored_credentials: stored,
-        audit_events: events,
+        active_credentials: counts.active,
+        stored_credentials: counts.credentials,
+        audit_events: counts.events,
         config: config.path.display().to_string(),
         store: config.daemon.store.path.display().to_string(),
         radius_listen: config

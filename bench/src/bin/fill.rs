@@ -21,7 +21,8 @@ use rusqlite::{params, Connection};
 use sparekey_core::audit::NoSink;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::store::Origin;
-use sparekey_core::{Code, Credential, SiteKey, Store, Uses};
+use sparekey_core::store::{SqliteStore, Store};
+use sparekey_core::{Code, Credential, SiteKey, Uses};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -126,8 +127,8 @@ fn site(path: &Path) -> Result<Site, String> {
     })
 }
 
-fn open_store(site: &Site) -> Result<Store, String> {
-    Store::open(
+fn open_store(site: &Site) -> Result<SqliteStore, String> {
+    SqliteStore::open(
         &site.config.daemon.store.path,
         site.key.clone(),
         Arc::new(NoSink),
@@ -210,9 +211,10 @@ fn run(args: Args) -> Result<(), String> {
                 .ok_or_else(|| format!("no policy {policy:?} in the policy file"))?
                 .clone();
             let mut store = open_store(&site)?;
-            let (_, existing, _) = store
+            let existing = store
                 .counts(chrono::Utc::now())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .credentials;
             if existing >= total {
                 eprintln!("the store already holds {existing} credentials (>= {total})");
                 return Ok(());
@@ -236,8 +238,8 @@ fn run(args: Args) -> Result<(), String> {
             let base = u64::from_le_bytes(base) & 0xffff_ffff_ff00_0000;
             let make = |i: u64| -> Result<Credential, String> {
                 let user = format!("{FILLER_PREFIX}{:07}", first + i);
-                let code =
-                    Code::from_input(format!("{:010}", first + i).as_bytes()).ok_or("code")?;
+                let code = Code::from_input(format!("{:010}", first + i).as_bytes())
+                    .map_err(|e| e.to_string())?;
                 let mut cred =
                     make_credential(&pol, &request(&user, 86_400), &code, &site.key, now)
                         .map_err(|e| e.to_string())?;
@@ -319,9 +321,10 @@ fn run(args: Args) -> Result<(), String> {
                 }
             }
             let took = started.elapsed();
-            let (_, after, _) = store
+            let after = store
                 .counts(chrono::Utc::now())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .credentials;
             eprintln!(
                 "added {n} filler credentials in {:.2} s ({:.1} us each, {}); the store holds {after}",
                 took.as_secs_f64(),

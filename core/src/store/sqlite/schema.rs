@@ -1,4 +1,4 @@
-//! The SQLite schema and the settings every connection gets.
+//! The SQLite schema, its versions and the migration between them.
 
 /// The schema version this build writes (PRAGMA user_version).
 pub const VERSION: i64 = 2;
@@ -68,3 +68,48 @@ DROP TRIGGER IF EXISTS failures_inserted;
 DROP TRIGGER IF EXISTS failures_deleted;
 PRAGMA user_version = 2;
 ";
+
+/// Why [`migrate`] failed.
+pub enum MigrateError {
+    /// SQLite failed.
+    Sql(rusqlite::Error),
+    /// The store is of a newer version than this build.
+    Newer(i64),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+/// Creates the schema in a new store, or brings an older one to [`VERSION`], each in one
+/// IMMEDIATE transaction that checks the version again: another process may have done it.
+pub fn migrate(conn: &rusqlite::Connection) -> Result<(), MigrateError> {
+    let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
+        c.pragma_query_value(None, "user_version", |r| r.get(0))
+    };
+    match version(conn)? {
+        VERSION => Ok(()),
+        0 | 1 => {
+            conn.execute_batch("BEGIN IMMEDIATE;")?;
+            let step = match version(conn) {
+                Ok(0) => CREATE,
+                Ok(1) => UPGRADE_FROM_1,
+                Ok(_) => "",
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK;");
+                    return Err(e.into());
+                }
+            };
+            match conn.execute_batch(&format!("{step} COMMIT;")) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK;");
+                    Err(e.into())
+                }
+            }
+        }
+        newer => Err(MigrateError::Newer(newer)),
+    }
+}

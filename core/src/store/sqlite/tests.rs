@@ -1,11 +1,16 @@
 //! Tests of the SQLite store: transactions, counters, revocation, the audit chain.
 
+use super::admin::{USER_CREDENTIALS_ALL_SQL, USER_CREDENTIALS_ENDING_AFTER_SQL};
+use super::login::{RECENT_FAILURES_SQL, USER_CREDENTIALS_SQL};
 use super::*;
-use crate::audit::NoSink;
+use crate::audit::{Action, NoSink};
+use crate::decision::{Availability, Reason};
 use crate::issue::{make_credential, IssueRequest};
-use crate::redeem::{availability, redeem, Availability, Login};
-use crate::{Code, Uses};
-use chrono::TimeZone;
+use crate::redeem::{availability, redeem, Login};
+use crate::store::{Generations, Origin, Store};
+use crate::{Code, Time, Uses, Verdict};
+use chrono::{Duration, TimeZone};
+use rusqlite::Connection;
 use sparekey_conf::PolicyFile;
 
 fn policies() -> PolicyFile {
@@ -24,7 +29,7 @@ fn t0() -> Time {
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     key: Arc<SiteKey>,
     policies: PolicyFile,
 }
@@ -38,7 +43,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
-        let store = Store::open(
+        let store = SqliteStore::open(
             &dir.path().join("state/s.db"),
             key.clone(),
             Arc::new(NoSink),
@@ -109,7 +114,7 @@ fn world_readable_store_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let err = Store::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink))
+    let err = SqliteStore::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink))
         .unwrap_err()
         .to_string();
     assert!(err.contains("expected 0600"), "{err}");
@@ -431,21 +436,22 @@ fn login_lookups_use_the_index_and_never_scan_the_table() {
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
+        let values: [&dyn rusqlite::ToSql; 2] = [&"alice", &0];
+        let bound = &values[..stmt.parameter_count()];
         let rows: Vec<String> = stmt
-            .query_map(params!["alice", 0], |r| r.get::<_, String>(3))
+            .query_map(bound, |r| r.get::<_, String>(3))
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
         rows.join("; ")
     };
     for sql in [
-        credentials_sql("user = ?1", ACTIVE_AT_2),
-        credentials_sql("user = ?1", "?2 IS NULL"),
-        user_credentials_sql(),
-        RECENT_FAILURES_SQL.to_string(),
-        COUNT_FAILURES_SQL.to_string(),
+        USER_CREDENTIALS_ENDING_AFTER_SQL,
+        USER_CREDENTIALS_ALL_SQL,
+        USER_CREDENTIALS_SQL,
+        RECENT_FAILURES_SQL,
     ] {
-        let p = plan(&sql);
+        let p = plan(sql);
         assert!(
             p.starts_with("SEARCH") && p.contains("INDEX") && !p.contains("SCAN"),
             "{sql}\n=> {p}"
@@ -458,7 +464,7 @@ fn a_version_1_store_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
-    drop(Store::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
+    drop(SqliteStore::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
     // Version 1 had no failures.count.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
@@ -469,7 +475,7 @@ fn a_version_1_store_is_upgraded_in_place() {
     )
     .unwrap();
     drop(conn);
-    let store = Store::open(&path, key, Arc::new(NoSink)).unwrap();
+    let store = SqliteStore::open(&path, key, Arc::new(NoSink)).unwrap();
     let triggers: i64 = store
         .conn
         .query_row(
@@ -480,7 +486,8 @@ fn a_version_1_store_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(triggers, 0, "version 1's generation triggers are gone");
     let since = chrono::DateTime::from_timestamp(1794999999, 0).unwrap();
-    assert_eq!(store.failures_since("alice", since).unwrap(), 2);
+    let failures = store.failures("alice", since).unwrap();
+    assert_eq!(failures.iter().map(|(_, n)| n).sum::<u32>(), 2);
     let version: i64 = store
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -493,12 +500,12 @@ fn a_store_of_a_newer_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
-    drop(Store::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
+    drop(SqliteStore::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
     Connection::open(&path)
         .unwrap()
         .execute_batch("PRAGMA user_version = 99;")
         .unwrap();
-    let err = Store::open(&path, key, Arc::new(NoSink)).unwrap_err();
+    let err = SqliteStore::open(&path, key, Arc::new(NoSink)).unwrap_err();
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
@@ -524,7 +531,7 @@ fn closing_leaves_a_small_wal_and_a_large_one_is_emptied_by_the_next_commit() {
         "the WAL stays when the last connection closes (no checkpoint at close)"
     );
     let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
-    let reopened = Store::open_existing(&path, key, Arc::new(NoSink)).unwrap();
+    let reopened = SqliteStore::open_existing(&path, key, Arc::new(NoSink)).unwrap();
     assert_eq!(reopened.credentials(Some("bob"), None).unwrap().len(), 200);
 }
 
@@ -580,7 +587,8 @@ fn the_generation_moves_once_per_change_to_credentials_or_failures_not_with_audi
         .unwrap();
     assert_eq!(at(&f), g0 + 5, "revoke");
     // Another connection sees it, and its own changes move it for this one.
-    let mut other = Store::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink)).unwrap();
+    let mut other =
+        SqliteStore::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink)).unwrap();
     assert_eq!(other.generation().unwrap(), g0 + 5);
     other.unlock("bob", t0(), ORIGIN).unwrap();
     assert_eq!(at(&f), g0 + 6);

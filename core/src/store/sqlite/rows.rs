@@ -6,10 +6,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::Row;
 use sparekey_conf::Kind;
 
-/// The columns [`credential`] reads, in order.
-pub const CREDENTIAL_COLUMNS: &str =
-    "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, activate_secs, digest";
-
 /// The columns [`event`] reads, in order.
 pub const EVENT_COLUMNS: &str =
     "seq, time, action, actor, subject, credential, service, source, reason";

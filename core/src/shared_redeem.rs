@@ -1,0 +1,214 @@
+//! The hot path of a long-running process (sparekeyd's RADIUS answering threads), as one
+//! type: the [`CachedRedeemer`] that every thread shares, the writer that stores its batch,
+//! and the store connections of both. Group lookups run outside the shared lock. After a
+//! failure or a panic in a thread that held it, the cache is dropped and rebuilt from the
+//! store, never reused; what it had gathered and not yet written goes with the next batch.
+
+use crate::cached_redeem::{Batch, CacheLimits, CachedRedeemer, Presented};
+use crate::identity::Directory;
+use crate::store::Store;
+use crate::{Error, SiteKey, Time, Verdict};
+use sparekey_conf::PolicyFile;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Opens a connection to the store (one for the cache, one for the writer).
+pub type StoreOpener = Arc<dyn Fn() -> Result<Box<dyn Store>, Error> + Send + Sync>;
+
+/// The cache, the writer and their connections, shared by every answering thread.
+#[derive(Clone)]
+pub struct SharedRedeemer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SharedRedeemer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cache = self.inner.cache.try_lock();
+        f.debug_struct("SharedRedeemer")
+            .field(
+                "cache",
+                &cache
+                    .as_ref()
+                    .ok()
+                    .map(|c| c.redeemer.as_ref().map(|(_, r)| r)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    open: StoreOpener,
+    key: Arc<SiteKey>,
+    directory: Arc<dyn Directory>,
+    limits: CacheLimits,
+    cache: Mutex<Cache>,
+    /// The writer's connection; also serialises flushes.
+    writer: Mutex<Option<Box<dyn Store>>>,
+}
+
+/// The cache (with the number of its build) and what dropped caches left unwritten.
+#[derive(Default)]
+struct Cache {
+    redeemer: Option<(u64, CachedRedeemer)>,
+    builds: u64,
+    orphans: Vec<Batch>,
+}
+
+impl Cache {
+    /// Drops the cache; what it gathered and has not handed to the writer is kept.
+    fn drop_redeemer(&mut self) {
+        if let Some((_, mut r)) = self.redeemer.take() {
+            if r.has_batch() {
+                self.orphans.push(r.take_batch());
+            }
+        }
+    }
+}
+
+impl SharedRedeemer {
+    /// A hot path over the store that `open` connects to; nothing is opened until needed.
+    pub fn new(
+        open: StoreOpener,
+        key: Arc<SiteKey>,
+        directory: Arc<dyn Directory>,
+        limits: CacheLimits,
+    ) -> Self {
+        SharedRedeemer {
+            inner: Arc::new(Inner {
+                open,
+                key,
+                directory,
+                limits,
+                cache: Mutex::new(Cache::default()),
+                writer: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The shared cache. A thread that panicked while holding it may have left it half
+    /// changed: it is dropped then, and rebuilt from the store at the next use.
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        match self.inner.cache.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                let mut g = poisoned.into_inner();
+                self.inner.cache.clear_poison();
+                g.drop_redeemer();
+                g
+            }
+        }
+    }
+
+    /// Verifies `presented` and records the outcome, as [`CachedRedeemer::redeem`] does.
+    /// `Err` when the store or the group lookup fails: the cache is then dropped, as its
+    /// connection may be what failed, and nothing it gathered is lost.
+    pub fn redeem(
+        &self,
+        policies: &PolicyFile,
+        presented: &Presented<'_>,
+        now: Time,
+    ) -> Result<Verdict, Error> {
+        // NSS may be slow (LDAP, SSSD): never asked under the lock every thread shares.
+        let needs_groups = policies.names_groups()
+            && !self
+                .cache()
+                .redeemer
+                .as_ref()
+                .is_some_and(|(_, r)| r.knows_groups(presented.user, now));
+        let groups = if needs_groups {
+            Some(self.inner.directory.groups_of(presented.user)?)
+        } else {
+            None
+        };
+        let mut cache = self.cache();
+        if cache.redeemer.is_none() {
+            let store = (self.inner.open)()?;
+            let mut r = CachedRedeemer::new(store, self.inner.key.clone(), self.inner.limits);
+            for orphan in std::mem::take(&mut cache.orphans) {
+                r.adopt(orphan);
+            }
+            cache.builds += 1;
+            cache.redeemer = Some((cache.builds, r));
+        }
+        let directory = &self.inner.directory;
+        let lookup = |user: &str| match &groups {
+            Some(g) => Ok(g.clone()),
+            None => directory.groups_of(user),
+        };
+        let Some((_, redeemer)) = cache.redeemer.as_mut() else {
+            return Err(Error::Conflict("the cache".into()));
+        };
+        let verdict = redeemer.redeem(policies, presented, now, &lookup);
+        if verdict.is_err() {
+            cache.drop_redeemer();
+        }
+        verdict
+    }
+
+    /// Writes what the cache gathered so far, in one transaction on the writer's own
+    /// connection (so answering threads never wait for the disk). Returns how many failures
+    /// and events were written. When the store fails, everything is kept for the next try.
+    pub fn flush(&self) -> Result<usize, Error> {
+        let mut writer = match self.inner.writer.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                // A writer that panicked may have left its connection in a transaction.
+                let mut g = poisoned.into_inner();
+                self.inner.writer.clear_poison();
+                *g = None;
+                g
+            }
+        };
+        let (build, mut batches) = {
+            let mut cache = self.cache();
+            let mut batches = std::mem::take(&mut cache.orphans);
+            let build = match cache.redeemer.as_mut() {
+                Some((build, r)) if r.has_batch() => {
+                    batches.push(r.take_batch());
+                    Some(*build)
+                }
+                Some((build, _)) => Some(*build),
+                None => None,
+            };
+            (build, batches)
+        };
+        let mut written = 0;
+        while let Some(batch) = batches.pop() {
+            let n = batch.events.len() + batch.failures.len();
+            let stored = match writer.as_mut() {
+                Some(s) => Ok(s),
+                None => (self.inner.open)().map(|s| &mut *writer.insert(s)),
+            }
+            .and_then(|store| store.record_batch(&batch.failures, batch.events.clone()));
+            if let Ok(generations) = &stored {
+                // At once, without the cache's lock: a recheck from now on knows this commit.
+                let _ = batch.committed.set(*generations);
+            }
+            let mut cache = self.cache();
+            let same_build = cache.redeemer.as_ref().map(|(b, _)| *b) == build && build.is_some();
+            match stored {
+                Ok(generations) => {
+                    // The cache takes the failures just stored and carries on, unless another
+                    // process changed the store meanwhile.
+                    if let Some((_, r)) = cache.redeemer.as_mut() {
+                        r.written(&batch.failures, generations);
+                    }
+                    written += n;
+                }
+                Err(e) => {
+                    *writer = None;
+                    let mut kept = vec![batch];
+                    kept.append(&mut batches);
+                    for batch in kept {
+                        match cache.redeemer.as_mut() {
+                            Some((_, r)) if same_build => r.restore(batch),
+                            Some((_, r)) => r.adopt(batch),
+                            None => cache.orphans.push(batch),
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    }
+}

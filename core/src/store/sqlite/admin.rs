@@ -1,0 +1,325 @@
+//! The admin side of the SQLite store (issue, replace, revoke, unlock, lists, the audit log)
+//! and the [`Store`] implementation that joins it to the login side.
+
+use super::login::read_failures;
+use super::{rows, store_error, SqliteStore};
+use crate::audit::{Action, AuditEvent};
+use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
+use crate::store::{
+    Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
+};
+use crate::{Credential, Error, Time};
+use rusqlite::{params, Transaction};
+use sparekey_conf::Kind;
+
+/// Credentials of one user that end after ?2, newest first. Whether each is active is
+/// [`Credential::is_active`]'s to say; the statement only narrows by the index.
+pub(super) const USER_CREDENTIALS_ENDING_AFTER_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials WHERE user = ?1 AND not_after > ?2 ORDER BY issued_at DESC, rowid DESC"
+);
+
+/// Every credential of one user, newest first.
+pub(super) const USER_CREDENTIALS_ALL_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials WHERE user = ?1 ORDER BY issued_at DESC, rowid DESC"
+);
+
+const ALL_CREDENTIALS_ENDING_AFTER_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials WHERE not_after > ?1 ORDER BY issued_at DESC, rowid DESC"
+);
+
+const ALL_CREDENTIALS_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials ORDER BY issued_at DESC, rowid DESC"
+);
+
+fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEvent {
+    let mut e = AuditEvent::new(cred.issued_at, action, origin.actor, &cred.user)
+        .credential(&cred.id)
+        .source(origin.source);
+    e.reason = cred.reason.clone();
+    e
+}
+
+fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> rusqlite::Result<()> {
+    tx.prepare_cached(concat!(
+        "INSERT INTO credentials (",
+        credential_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?
+    .execute(params![
+        c.id,
+        c.kind.as_str(),
+        c.user,
+        c.policy,
+        rows::join(&c.services),
+        rows::join(&c.hosts),
+        c.issued_at.timestamp(),
+        c.not_before.timestamp(),
+        c.not_after.timestamp(),
+        c.uses.cap(),
+        c.used,
+        c.revoked_at.map(|t| t.timestamp()),
+        c.issued_by,
+        c.reason,
+        c.activation.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        &c.digest[..],
+    ])?;
+    Ok(())
+}
+
+/// Ends the active credentials of `user` (all, one id, or one kind); returns their ids.
+fn end_credentials(
+    tx: &Transaction<'_>,
+    user: &str,
+    id: Option<&str>,
+    kind: Option<Kind>,
+    now: Time,
+) -> rusqlite::Result<Vec<String>> {
+    let candidates = tx
+        .prepare_cached(USER_CREDENTIALS_ENDING_AFTER_SQL)?
+        .query_map(params![user, now.timestamp()], rows::credential)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ended: Vec<String> = candidates
+        .into_iter()
+        .filter(|c| c.is_active(now))
+        .filter(|c| id.is_none_or(|id| c.id == id) && kind.is_none_or(|k| c.kind == k))
+        .map(|c| c.id)
+        .collect();
+    let mut revoke = tx.prepare_cached(
+        "UPDATE credentials SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+    )?;
+    for cid in &ended {
+        revoke.execute(params![now.timestamp(), cid])?;
+    }
+    ended.sort();
+    Ok(ended)
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn login_state(&self, query: &StateQuery<'_>) -> Result<LoginSnapshot, Error> {
+        self.login_state_in(query)
+    }
+
+    fn redeem(
+        &mut self,
+        request: &RedeemRequest<'_>,
+        decide: &dyn Fn(&UserState) -> Decision,
+    ) -> Result<Redeemed, Error> {
+        self.redeem_in(request, decide)
+    }
+
+    fn record_batch(
+        &mut self,
+        failures: &[(String, Time)],
+        events: Vec<AuditEvent>,
+    ) -> Result<Generations, Error> {
+        self.record_batch_in(failures, events)
+    }
+
+    fn generation(&self) -> Result<i64, Error> {
+        self.generation_in()
+    }
+
+    fn issue(&mut self, cred: &Credential, origin: Origin<'_>) -> Result<(), Error> {
+        let path = self.path.clone();
+        self.write("store a new credential", |tx, events| {
+            insert_credential(tx, cred).map_err(store_error(&path, "store a new credential"))?;
+            events.push(issue_event(cred, Action::Issue, origin));
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    fn replace(
+        &mut self,
+        new: &Credential,
+        now: Time,
+        origin: Origin<'_>,
+    ) -> Result<Vec<String>, Error> {
+        let path = self.path.clone();
+        self.write("replace a credential", |tx, events| {
+            let sql = store_error(&path, "replace a credential");
+            let ended = end_credentials(tx, &new.user, None, Some(new.kind), now).map_err(&sql)?;
+            insert_credential(tx, new).map_err(&sql)?;
+            let mut e = issue_event(new, Action::Replace, origin);
+            if !ended.is_empty() {
+                let why = format!("replaces {}", ended.join(", "));
+                e.reason = Some(match &new.reason {
+                    Some(r) => format!("{r} ({why})"),
+                    None => why,
+                });
+            }
+            events.push(e);
+            Ok(ended)
+        })
+        .map(|(ended, _)| ended)
+    }
+
+    fn revoke(
+        &mut self,
+        user: &str,
+        id: Option<&str>,
+        action: Action,
+        now: Time,
+        origin: Origin<'_>,
+        reason: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let kind = (action == Action::Retire).then_some(Kind::Temporary);
+        let path = self.path.clone();
+        self.write("end credentials", |tx, events| {
+            let ended = end_credentials(tx, user, id, kind, now)
+                .map_err(store_error(&path, "end credentials"))?;
+            if let (Some(id), true) = (id, ended.is_empty()) {
+                return Err(Error::NotFound(format!(
+                    "user {user:?} has no active credential with id {id:?}"
+                )));
+            }
+            for cid in &ended {
+                let mut e = AuditEvent::new(now, action, origin.actor, user)
+                    .credential(cid)
+                    .source(origin.source);
+                e.reason = reason.map(str::to_string);
+                events.push(e);
+            }
+            Ok(ended)
+        })
+        .map(|(ended, _)| ended)
+    }
+
+    fn credentials(
+        &self,
+        user: Option<&str>,
+        active_at: Option<Time>,
+    ) -> Result<Vec<Credential>, Error> {
+        let fail = self.fail("list credentials");
+        let at = active_at.map(|t| t.timestamp());
+        // One statement per shape, each answerable from the (user, not_after) index.
+        let rows = match (user, at) {
+            (Some(u), Some(t)) => self
+                .conn
+                .prepare_cached(USER_CREDENTIALS_ENDING_AFTER_SQL)
+                .and_then(|mut s| s.query_map(params![u, t], rows::credential)?.collect()),
+            (Some(u), None) => self
+                .conn
+                .prepare_cached(USER_CREDENTIALS_ALL_SQL)
+                .and_then(|mut s| s.query_map(params![u], rows::credential)?.collect()),
+            (None, Some(t)) => self
+                .conn
+                .prepare_cached(ALL_CREDENTIALS_ENDING_AFTER_SQL)
+                .and_then(|mut s| s.query_map(params![t], rows::credential)?.collect()),
+            (None, None) => self
+                .conn
+                .prepare_cached(ALL_CREDENTIALS_SQL)
+                .and_then(|mut s| s.query_map([], rows::credential)?.collect()),
+        };
+        let rows: Vec<Credential> = rows.map_err(&fail)?;
+        Ok(match active_at {
+            Some(now) => rows.into_iter().filter(|c| c.is_active(now)).collect(),
+            None => rows,
+        })
+    }
+
+    fn failures(&self, user: &str, after: Time) -> Result<FailureCounts, Error> {
+        read_failures(&self.conn, user, after).map_err(self.fail("read a user's failures"))
+    }
+
+    fn unlock(&mut self, user: &str, now: Time, origin: Origin<'_>) -> Result<usize, Error> {
+        let path = self.path.clone();
+        self.write("clear a lockout", |tx, events| {
+            let sql = store_error(&path, "clear a lockout");
+            let n: i64 = tx
+                .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM failures WHERE user = ?1")
+                .and_then(|mut s| s.query_row(params![user], |r| r.get(0)))
+                .map_err(&sql)?;
+            tx.prepare_cached("DELETE FROM failures WHERE user = ?1")
+                .and_then(|mut s| s.execute(params![user]))
+                .map_err(&sql)?;
+            events.push(
+                AuditEvent::new(now, Action::Unlock, origin.actor, user).source(origin.source),
+            );
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .map(|(n, _)| n)
+    }
+
+    fn record(&mut self, event: AuditEvent) -> Result<(), Error> {
+        self.write("append an audit event", |_, events| {
+            events.push(event);
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    fn audit(&self, subject: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, Error> {
+        let filter = if subject.is_some() {
+            "WHERE subject = ?1"
+        } else {
+            "WHERE ?1 = ?1"
+        };
+        let sql = format!(
+            "SELECT {} FROM audit {filter} ORDER BY seq DESC LIMIT ?2",
+            rows::EVENT_COLUMNS
+        );
+        let fail = self.fail("read the audit log");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut events = self
+            .conn
+            .prepare(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(params![subject.unwrap_or(""), limit], rows::event)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(fail)?;
+        events.reverse();
+        Ok(events)
+    }
+
+    fn counts(&self, now: Time) -> Result<StoreCounts, Error> {
+        let fail = self.fail("count credentials and events");
+        let count = |sql: &str| {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(&fail)
+        };
+        Ok(StoreCounts {
+            active: self.credentials(None, Some(now))?.len() as u64,
+            credentials: count("SELECT COUNT(*) FROM credentials")?,
+            events: count("SELECT COUNT(*) FROM audit")?,
+        })
+    }
+
+    fn verify_audit_chain(&self) -> Result<Option<i64>, Error> {
+        let fail = self.fail("verify the audit chain");
+        let sql = format!(
+            "SELECT {}, mac FROM audit ORDER BY seq",
+            rows::EVENT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(&fail)?;
+        let mut rows = stmt.query([]).map_err(&fail)?;
+        let mut prev: Vec<u8> = Vec::new();
+        while let Some(row) = rows.next().map_err(&fail)? {
+            let mac: Vec<u8> = row.get(9).map_err(&fail)?;
+            let Ok(event) = rows::event(row) else {
+                return Ok(Some(row.get(0).map_err(&fail)?));
+            };
+            let expected = self.key.chain(&prev, &event.canonical());
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &mac[..])) {
+                return Ok(Some(event.seq));
+            }
+            prev = mac;
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,185 @@
+//! The login side of the SQLite store: a user's state read in one snapshot, the redeem
+//! transaction that applies a decision, and the batch a cache writes.
+
+use super::{read_generation, rows, store_error, SqliteStore};
+use crate::audit::AuditEvent;
+use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
+use crate::store::{failure_rows, Generations, LoginSnapshot, RedeemRequest, Redeemed};
+use crate::{Error, Time};
+use rusqlite::{params, Connection, Transaction};
+
+/// A user's credentials and the universal ones, ended after ?2.
+pub(super) const USER_CREDENTIALS_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials WHERE user IN (?1, '*') AND not_after > ?2"
+);
+
+/// `user`'s failure rows after ?2: time and count, oldest first.
+pub(super) const RECENT_FAILURES_SQL: &str =
+    "SELECT at, count FROM failures WHERE user = ?1 AND at > ?2 ORDER BY at";
+
+/// How often a redeem transaction is tried when a conditional write finds its row changed.
+/// SQLite's IMMEDIATE transaction excludes that; a backend with weaker locking may need it.
+const ATTEMPTS: usize = 3;
+
+/// The state `query` asks for, inside whatever transaction `conn` is in.
+pub(super) fn read_state(conn: &Connection, query: &StateQuery<'_>) -> rusqlite::Result<UserState> {
+    let credentials = conn
+        .prepare_cached(USER_CREDENTIALS_SQL)?
+        .query_map(
+            params![query.user, query.ended_after.timestamp()],
+            rows::credential,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let failures = read_failures(conn, query.user, query.failures_after)?;
+    Ok(UserState {
+        credentials,
+        failures,
+    })
+}
+
+pub(super) fn read_failures(
+    conn: &Connection,
+    user: &str,
+    after: Time,
+) -> rusqlite::Result<FailureCounts> {
+    conn.prepare_cached(RECENT_FAILURES_SQL)?
+        .query_map(params![user, after.timestamp()], |r| {
+            Ok((rows::time(r.get::<_, i64>(0)?), r.get::<_, u32>(1)?))
+        })?
+        .collect()
+}
+
+/// Applies `decision`'s effects. Ok(false): a conditional write found its row changed.
+fn apply(tx: &Transaction<'_>, decision: &Decision, user: &str) -> rusqlite::Result<bool> {
+    let effects = &decision.effects;
+    let credential = match &decision.verdict {
+        crate::Verdict::Accepted { credential, .. } => Some(credential.as_str()),
+        crate::Verdict::Rejected(_) => None,
+    };
+    if let (Some((from, until)), Some(id)) = (effects.start_window, credential) {
+        tx.prepare_cached(
+            "UPDATE credentials SET not_before = ?2, not_after = ?3, activate_secs = NULL WHERE id = ?1 AND activate_secs IS NOT NULL",
+        )?
+        .execute(params![id, from.timestamp(), until.timestamp()])?;
+    }
+    if let (true, Some(id)) = (effects.spend_use, credential) {
+        let n = tx
+            .prepare_cached(
+                "UPDATE credentials SET used = used + 1 WHERE id = ?1 AND (max_uses IS NULL OR used < max_uses)",
+            )?
+            .execute(params![id])?;
+        if n != 1 {
+            return Ok(false);
+        }
+    }
+    if let Some((at, forget_to)) = effects.count_failure {
+        tx.prepare_cached("DELETE FROM failures WHERE user = ?1 AND at <= ?2")?
+            .execute(params![user, forget_to.timestamp()])?;
+        tx.prepare_cached("INSERT INTO failures (user, at) VALUES (?1, ?2)")?
+            .execute(params![user, at.timestamp()])?;
+    }
+    Ok(true)
+}
+
+impl SqliteStore {
+    pub(super) fn login_state_in(&self, query: &StateQuery<'_>) -> Result<LoginSnapshot, Error> {
+        let fail = self.fail("read a user's credentials and failures");
+        let tx = self.conn.unchecked_transaction().map_err(&fail)?;
+        let generation = read_generation(&tx).map_err(&fail)?;
+        let state = read_state(&tx, query).map_err(&fail)?;
+        tx.commit().map_err(&fail)?;
+        Ok(LoginSnapshot { state, generation })
+    }
+
+    pub(super) fn redeem_in(
+        &mut self,
+        request: &RedeemRequest<'_>,
+        decide: &dyn Fn(&UserState) -> Decision,
+    ) -> Result<Redeemed, Error> {
+        // Decided once on what was read before: whether the commit must wait for the disk.
+        // The transaction stays authoritative: when the generation moved, it reads again.
+        let mut guess = request.known.map(|k| (k.generation, decide(&k.state)));
+        let mut durable = guess.as_ref().is_none_or(|(_, d)| d.effects.change_state());
+        for _ in 0..ATTEMPTS {
+            self.set_durable(durable)?;
+            let known = &mut guess;
+            let path = self.path.clone();
+            let out = self.transact("redeem a code", |tx, events| {
+                let sql = store_error(&path, "redeem a code");
+                let generation = read_generation(tx).map_err(&sql)?;
+                let decision = match known.take() {
+                    Some((g, d)) if g == generation => d,
+                    _ => decide(&read_state(tx, &request.query).map_err(&sql)?),
+                };
+                // It changes state after all, or a conditional write found its row changed:
+                // roll back, and try again reading afresh and committing durably.
+                if !durable && decision.effects.change_state() {
+                    return Ok(None);
+                }
+                if !apply(tx, &decision, request.login.user).map_err(&sql)? {
+                    return Ok(None);
+                }
+                events.extend(decision.events().map(|e| request.event(e)));
+                Ok(Some(decision))
+            })?;
+            if let Some((decision, generations)) = out {
+                return Ok(Redeemed {
+                    decision,
+                    generations,
+                });
+            }
+            durable = true;
+        }
+        Err(Error::Conflict(self.path.display().to_string()))
+    }
+
+    pub(super) fn record_batch_in(
+        &mut self,
+        failures: &[(String, Time)],
+        batch: Vec<AuditEvent>,
+    ) -> Result<Generations, Error> {
+        if batch.is_empty() && failures.is_empty() {
+            let now = self.generation_in()?;
+            return Ok(Generations {
+                before: now,
+                after: now,
+            });
+        }
+        let oldest = failures.iter().map(|(_, t)| *t).min();
+        let per_user = failure_rows(failures);
+        let path = self.path.clone();
+        let ((), generations) = self.write(
+            "write a batch of failures and audit events",
+            |tx, events| {
+                let sql = store_error(&path, "write a batch of failures and audit events");
+                if !per_user.is_empty() {
+                    let mut insert = tx
+                        .prepare_cached(
+                            "INSERT INTO failures (user, at, count) VALUES (?1, ?2, ?3)",
+                        )
+                        .map_err(&sql)?;
+                    for (user, (at, count)) in &per_user {
+                        insert
+                            .execute(params![user, at.timestamp(), count])
+                            .map_err(&sql)?;
+                    }
+                }
+                if let Some(oldest) = oldest {
+                    let horizon = oldest - crate::seconds(sparekey_conf::MAX_LIFETIME.as_secs());
+                    tx.prepare_cached("DELETE FROM failures WHERE at < ?1")
+                        .and_then(|mut st| st.execute(params![horizon.timestamp()]))
+                        .map_err(&sql)?;
+                }
+                events.extend(batch);
+                Ok(())
+            },
+        )?;
+        Ok(generations)
+    }
+
+    pub(super) fn generation_in(&self) -> Result<i64, Error> {
+        read_generation(&self.conn).map_err(self.fail("read the generation"))
+    }
+}
