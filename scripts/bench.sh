@@ -389,8 +389,15 @@ TOML
             "$BIN/sparekey-pam-bench" --service "$service" --baseline permit-bench --user pamuser \
             --code "$PAM_CODE" --label "$label" --json "$@" >> "$PAM_RESULTS"
     }
+    # A single host runs sparekeyd beside the PAM module (DESIGN.md section 10); sparekeyd
+    # holds the store open, which keeps SQLite's WAL index alive for the logins. Then the
+    # same without it, as on a host that uses PAM only.
+    start_sparekeyd
     pam_bench sk-bench "the benchmark's (9 KB, 1,102 users by name)" --iterations "${BENCH_PAM_ITERATIONS:-1000}"
     pam_bench sk-typical "typical (1 KB, 3 policies, groups)" --iterations "${BENCH_PAM_ITERATIONS:-1000}"
+    stop_sparekeyd
+    pam_bench sk-bench "the benchmark's, no sparekeyd running" --iterations "${BENCH_PAM_ITERATIONS:-1000}"
+    pam_bench sk-typical "typical, no sparekeyd running" --iterations "${BENCH_PAM_ITERATIONS:-1000}"
     # The first authentication of a process loads the module (sshd, login and sudo
     # authenticate once per process).
     for ((i = 0; i < 30; i++)); do

@@ -76,10 +76,16 @@ pub fn run(args: Args) -> ExitCode {
         sink,
         chrono::Utc::now(),
     ));
-    if let Err(e) = state.open_store() {
-        say(&format!("{e}; not started"));
-        return ExitCode::FAILURE;
-    }
+    // Held open while sparekeyd runs: besides proving the store usable at start, a connection
+    // that stays open keeps SQLite's WAL index (the -shm file) alive, so a PAM login, which
+    // opens the store alone in its own process, does not rebuild it from the WAL each time.
+    let _keeper = match state.open_store() {
+        Ok(store) => store,
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return ExitCode::FAILURE;
+        }
+    };
     let radius = match crate::listener::prepare(&state) {
         Ok((radius, warnings)) => {
             warnings.iter().for_each(|w| say(w));

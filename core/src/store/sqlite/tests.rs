@@ -593,3 +593,25 @@ fn the_generation_moves_once_per_change_to_credentials_or_failures_not_with_audi
     other.unlock("bob", t0(), ORIGIN).unwrap();
     assert_eq!(at(&f), g0 + 6);
 }
+
+#[test]
+fn a_new_connection_commits_durably_and_in_wal_mode() {
+    let f = Fixture::new();
+    let mode: String = f
+        .store
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let reopened =
+        SqliteStore::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink)).unwrap();
+    let level: i64 = reopened
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        level, 2,
+        "synchronous=FULL unless a commit is known to change nothing"
+    );
+    assert!(reopened.durable);
+}
