@@ -17,7 +17,6 @@
 //! sample back through `Store` to check that the rows are what core wrote itself.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rusqlite::{params, Connection};
 use sparekey_core::audit::NoSink;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::store::Origin;
@@ -28,10 +27,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The columns of the credentials table, in the order core's store writes them
-/// (core/src/store/rows.rs, CREDENTIAL_COLUMNS).
-const COLUMNS: &str = "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, activate_secs, digest";
 
 /// Filler user names.
 const FILLER_PREFIX: &str = "filler";
@@ -219,16 +214,10 @@ fn run(args: Args) -> Result<(), String> {
                 eprintln!("the store already holds {existing} credentials (>= {total})");
                 return Ok(());
             }
-            let path = site.config.daemon.store.path.clone();
-            let conn = Connection::open(&path).map_err(|e| e.to_string())?;
-            let first: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM credentials WHERE user LIKE 'filler%'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(|e| e.to_string())?;
-            let first = first.max(0) as u64;
+            // Fillers are numbered on from the store's count: names need not be unique, the
+            // ids (random below) must.
+            let first = existing;
+
             let n = total - existing;
             let started = Instant::now();
             let now = chrono::Utc::now();
@@ -253,52 +242,14 @@ fn run(args: Args) -> Result<(), String> {
                     }
                 }
                 Method::Bulk => {
-                    drop(store);
-                    let mut conn = conn;
                     let mut i = 0;
                     while i < n {
-                        let tx = conn.transaction().map_err(|e| e.to_string())?;
-                        {
-                            let sql = format!(
-                                "INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-                            );
-                            let mut stmt = tx.prepare(&sql).map_err(|e| e.to_string())?;
-                            let end = (i + batch as u64).min(n);
-                            while i < end {
-                                let c = make(i)?;
-                                stmt.execute(params![
-                                    c.id,
-                                    c.kind.as_str(),
-                                    c.user,
-                                    c.policy,
-                                    c.services.join(","),
-                                    c.hosts.join(","),
-                                    c.issued_at.timestamp(),
-                                    c.not_before.timestamp(),
-                                    c.not_after.timestamp(),
-                                    c.uses.cap(),
-                                    c.used,
-                                    c.revoked_at.map(|t| t.timestamp()),
-                                    c.issued_by,
-                                    c.reason,
-                                    c.activation.map(|s| s as i64),
-                                    &c.digest[..],
-                                ])
-                                .map_err(|e| e.to_string())?;
-                                i += 1;
-                            }
-                        }
-                        // As the store does for every transaction that changes credentials,
-                        // so that a running sparekeyd's cache would notice.
-                        tx.execute(
-                            "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
-                            [],
-                        )
-                        .map_err(|e| e.to_string())?;
-                        tx.commit().map_err(|e| e.to_string())?;
+                        let end = (i + batch as u64).min(n);
+                        let creds = (i..end).map(make).collect::<Result<Vec<_>, _>>()?;
+                        store.insert_filler(&creds).map_err(|e| e.to_string())?;
+                        i = end;
                     }
-                    drop(conn);
-                    store = open_store(&site)?;
+
                     // Leave the WAL empty, as the store's own commits keep it small.
                     store.checkpoint().map_err(|e| e.to_string())?;
                     // Read a sample back through core: same row, same digest.

@@ -1,6 +1,6 @@
 //! Tests of the SQLite store: transactions, counters, revocation, the audit chain.
 
-use super::admin::{USER_CREDENTIALS_ALL_SQL, USER_CREDENTIALS_ENDING_AFTER_SQL};
+use super::admin::{ACTIVE_AT_1, USER_CREDENTIALS_ALL_SQL, USER_CREDENTIALS_ENDING_AFTER_SQL};
 use super::login::{RECENT_FAILURES_SQL, USER_CREDENTIALS_SQL};
 use super::*;
 use crate::audit::{Action, NoSink};
@@ -8,7 +8,7 @@ use crate::decision::{Availability, Reason};
 use crate::issue::{make_credential, IssueRequest};
 use crate::redeem::{availability, redeem, Login};
 use crate::store::{Generations, Origin, Store};
-use crate::{Code, Time, Uses, Verdict};
+use crate::{Code, Credential, Time, Uses, Verdict};
 use chrono::{Duration, TimeZone};
 use rusqlite::Connection;
 use sparekey_conf::PolicyFile;
@@ -614,4 +614,44 @@ fn a_new_connection_commits_durably_and_in_wal_mode() {
         "synchronous=FULL unless a commit is known to change nothing"
     );
     assert!(reopened.durable);
+}
+
+#[test]
+fn the_count_of_active_credentials_follows_the_active_rule() {
+    let mut f = Fixture::new();
+    let code = Code::from_input(b"1234567890").unwrap();
+    let base = make_credential(
+        &f.policies.policy[0],
+        &IssueRequest::new("alice", "root"),
+        &code,
+        &f.key,
+        t0(),
+    )
+    .unwrap();
+    let variants: Vec<Credential> = (0..6)
+        .map(|i| {
+            let mut c = base.clone();
+            c.id = format!("c{i}");
+            match i {
+                1 => c.revoked_at = Some(t0()),
+                2 => c.used = 1,
+                3 => c.not_after = t0(),
+                4 => {
+                    c.uses = Uses::Limited(3);
+                    c.used = 2;
+                }
+                5 => c.uses = Uses::Multi,
+                _ => {}
+            }
+            c
+        })
+        .collect();
+    f.store.insert_filler(&variants).unwrap();
+    let expected = variants.iter().filter(|c| c.is_active(t0())).count() as u64;
+    assert_eq!(f.store.counts(t0()).unwrap().active, expected);
+    assert_eq!(
+        f.store.credentials(None, Some(t0())).unwrap().len() as u64,
+        expected
+    );
+    assert!(ACTIVE_AT_1.contains("revoked_at IS NULL"));
 }
