@@ -62,7 +62,7 @@ fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     say "building in release mode (target dir $TARGET_DIR)"
     CARGO_TARGET_DIR=$TARGET_DIR cargo build --quiet --release --locked \
-        -p sparekey-radius -p pam_sparekey -p sparekey-bench
+        -p sparekey-daemon -p pam_sparekey -p sparekey-bench
 fi
 BIN=$TARGET_DIR/release
 for f in sparekeyd libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench; do

@@ -1,8 +1,8 @@
 //! Who is asking and what they may do: the peer's uid from SO_PEERCRED, their name and groups
-//! through NSS, their roles from `[[admin.role]]`. root is superadmin.
+//! from the directory (NSS), their roles from `[[admin.role]]`. root is superadmin.
 
 use sparekey_conf::{AdminRole, Config, RoleAction};
-use sparekey_core::identity;
+use sparekey_core::identity::Directory;
 
 /// The person (process) on the other end of the admin socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +18,16 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Resolves uid to name and groups through NSS.
-    pub fn resolve(uid: u32, pid: i32) -> Result<Self, sparekey_core::Error> {
-        let name = identity::user_name(nix::unistd::Uid::from_raw(uid))?;
+    /// Resolves uid to name and groups through `directory` (NSS in sparekeyd).
+    pub fn resolve(
+        directory: &dyn Directory,
+        uid: u32,
+        pid: i32,
+    ) -> Result<Self, sparekey_core::Error> {
+        let name = directory.user_name(uid)?;
         let (name, groups) = match name {
             Some(n) => {
-                let g = identity::groups_of(&n)?;
+                let g = directory.groups_of(&n)?;
                 (n, g)
             }
             None => (format!("uid:{uid}"), Vec::new()),

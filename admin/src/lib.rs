@@ -1,16 +1,11 @@
-//! sparekey-admin: the admin socket. Its protocol (shared by sparekeyd and sparekeyctl), who
-//! may do what ([`caller`]), the request handlers (library code over sparekey-core, with the
-//! time passed in), the socket server that sparekeyd runs, and the client sparekeyctl uses.
+//! sparekey-admin: what an admin request may do and does. Who the caller is and which roles
+//! they hold ([`caller`]), and the request handlers ([`handler`]): library code over
+//! sparekey-core's [`sparekey_core::Site`], with the time passed in. The socket server that
+//! feeds them is sparekeyd's (the sparekey-daemon crate); the protocol is
+//! sparekey-admin-protocol, which sparekeyctl shares without linking any of this.
 #![forbid(unsafe_code)]
 
 pub mod caller;
-pub mod client;
-pub mod ctl;
-mod error;
 pub mod handler;
-pub mod protocol;
-pub mod server;
-pub mod state;
 
-pub use error::Error;
-pub use state::State;
+pub use sparekey_admin_protocol as protocol;

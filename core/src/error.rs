@@ -23,6 +23,12 @@ pub enum Error {
         /// What failed.
         problem: String,
     },
+    /// A configuration file could not be loaded; every problem found, with file:line:col.
+    #[error("{0}")]
+    Config(#[from] sparekey_conf::Error),
+    /// A change that takes a restart to apply.
+    #[error("{0}")]
+    RestartNeeded(String),
     /// The operating system gave no random bytes.
     #[error("no randomness from the OS: {0}")]
     Randomness(String),

@@ -11,6 +11,9 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
     /// The names of all groups `user` is in, primary group included; none for a user the
     /// directory does not know.
     fn groups_of(&self, user: &str) -> Result<Vec<String>, Error>;
+
+    /// The name of the user `uid`, if the directory knows it.
+    fn user_name(&self, uid: u32) -> Result<Option<String>, Error>;
 }
 
 /// The system's users and groups, through NSS.
@@ -20,6 +23,10 @@ pub struct Nss;
 impl Directory for Nss {
     fn groups_of(&self, user: &str) -> Result<Vec<String>, Error> {
         groups_of(user)
+    }
+
+    fn user_name(&self, uid: u32) -> Result<Option<String>, Error> {
+        user_name(Uid::from_raw(uid))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod issue;
 pub mod key;
 pub mod redeem;
 pub mod shared_redeem;
+pub mod site;
 pub mod store;
 
 pub use audit::{Action, AuditEvent, AuditSink};
@@ -26,6 +27,7 @@ pub use credential::{Credential, Uses};
 pub use decision::{Decision, Reason, Verdict};
 pub use error::Error;
 pub use key::SiteKey;
+pub use site::Site;
 pub use store::Store;
 
 /// A point in time, always UTC. Core never reads the clock; callers pass `now`.

@@ -212,3 +212,7 @@ impl SharedRedeemer {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+#[path = "shared_redeem_tests.rs"]
+mod tests;

@@ -1,25 +1,19 @@
-//! sparekey-radius: sparekeyd, the daemon that serves the admin socket and answers RADIUS
-//! Access-Requests whose User-Password is a sparekey code (code-only mode). The wire codec
-//! lives in the sparekey-radius-codec crate, pure and without I/O.
+//! sparekey-radius: the RADIUS responder. It answers Access-Requests whose User-Password is a
+//! sparekey code (code-only mode), one datagram at a time and without sockets of its own:
+//! sparekeyd's answering threads (the sparekey-daemon crate) feed it. The wire codec lives in
+//! the sparekey-radius-codec crate, pure and without I/O.
 //!
-//! - [`listener`]: binds the listen addresses, several answering threads each (one socket
-//!   per thread, SO_REUSEPORT).
-//! - [`batch`]: an answering thread's loop, datagrams in and replies out in batches
-//!   (recvmmsg, sendmmsg).
-//! - [`responder`]: one datagram in, at most one reply out (no sockets; unit-tested).
+//! - [`responder`]: one datagram in, at most one reply out (unit-tested).
 //! - [`clients`]: the `[[radius.client]]` table, secrets read once, longest prefix lookup.
 //! - [`dedup`]: the bounded 5-second duplicate cache.
 //! - [`ratelimit`]: log lines at most once a second per source.
-//! - [`verifier`]: the code check against the store, behind a trait.
+//! - [`source`]: the audit source of a request, printable.
+//! - [`verifier`]: the code check, behind a trait; the real one is sparekey-core's hot path.
 #![forbid(unsafe_code)]
 
-pub mod batch;
 pub mod clients;
-pub mod daemon;
 pub mod dedup;
 mod error;
-pub mod listener;
-pub mod notify;
 pub mod ratelimit;
 pub mod responder;
 pub mod source;

@@ -2,12 +2,10 @@
 //! trait so the responder's packet handling is tested with a scripted fake.
 
 use crate::Error;
-use sparekey_admin::State;
 use sparekey_conf::PolicyFile;
-use sparekey_core::cached_redeem::{CacheLimits, Presented};
-use sparekey_core::identity::Nss;
-use sparekey_core::shared_redeem::{SharedRedeemer, StoreOpener};
-use sparekey_core::{Code, Time, Verdict};
+use sparekey_core::cached_redeem::Presented;
+use sparekey_core::shared_redeem::SharedRedeemer;
+use sparekey_core::{Code, Site, Time, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,10 +34,11 @@ pub trait Verifier {
     ) -> Result<Verdict, Error>;
 }
 
-/// The real verifier, shared by every answering thread: sparekey-core's [`SharedRedeemer`]
-/// (the cache, its writer and their store connections), with users' groups from NSS. Audit
+/// The real verifier, shared by every answering thread: the site's [`SharedRedeemer`] (the
+/// cache, its writer and their store connections, users' groups from its directory). Audit
 /// events of the hot path are written by [`SharedVerifier::flush`], which a background
-/// thread calls every [`FLUSH_INTERVAL`] and sparekeyd at shutdown.
+/// thread calls every [`FLUSH_INTERVAL`], an audit read through the admin socket, and
+/// sparekeyd at shutdown.
 #[derive(Debug, Clone)]
 pub struct SharedVerifier {
     redeemer: SharedRedeemer,
@@ -49,12 +48,10 @@ pub struct SharedVerifier {
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
 impl SharedVerifier {
-    /// A verifier over the daemon's state; the store is opened when first needed.
-    pub fn new(state: Arc<State>) -> Self {
-        let key = state.key().clone();
-        let open: StoreOpener = Arc::new(move || state.open_store());
+    /// A verifier over the site's hot path; the store is opened when first needed.
+    pub fn new(site: &Site) -> Self {
         SharedVerifier {
-            redeemer: SharedRedeemer::new(open, key, Arc::new(Nss), CacheLimits::default()),
+            redeemer: site.redeemer().clone(),
         }
     }
 
@@ -104,7 +101,3 @@ impl Verifier for SharedVerifier {
         Ok(self.redeemer.redeem(policies, &presented, now)?)
     }
 }
-
-#[cfg(test)]
-#[path = "verifier_tests.rs"]
-mod tests;

@@ -4,17 +4,18 @@
 use super::{check_user, deny, policy_of, require, Failure, Outcome};
 use crate::caller::Caller;
 use crate::protocol::{FixedArgs, IssueArgs, Issued, Response, UniversalArgs};
-use crate::State;
 use chrono::{DateTime, Utc};
 use sparekey_conf::{Config, Duration, Kind, Policy, RoleAction};
 use sparekey_core::credential::UNIVERSAL_USER;
 use sparekey_core::issue::{make_credential, IssueRequest};
 use sparekey_core::store::Origin;
+use sparekey_core::Site;
 use sparekey_core::{rfc3339, Code, Credential, Time, Uses};
 
 /// The checks every new credential for a user passes: the switch, the caller's right on the
 /// user's policy, and nobody acting on their own account. Returns the user's policy.
 fn authorize<'a>(
+    site: &Site,
     config: &'a Config,
     caller: &Caller,
     action: RoleAction,
@@ -46,13 +47,13 @@ fn authorize<'a>(
             ),
         ));
     }
-    let policy = policy_of(config, user)?;
+    let policy = policy_of(site, config, user)?;
     require(config, caller, action, policy.name(), user)?;
     Ok(policy)
 }
 
 pub(crate) fn issue(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     args: &IssueArgs,
@@ -64,8 +65,8 @@ pub(crate) fn issue(
     } else {
         RoleAction::Issue
     };
-    let policy = authorize(config, caller, action, &args.user)?;
-    let mut store = state.open_store()?;
+    let policy = authorize(site, config, caller, action, &args.user)?;
+    let mut store = site.open_store()?;
     let mut request = request_from(args, caller, now)?;
     if replace {
         // Without options, the new code keeps the scope, uses and length of the newest active one.
@@ -75,7 +76,7 @@ pub(crate) fn issue(
         }
     }
     let code = Code::generate(&policy.code)?;
-    let cred = make_credential(policy, &request, &code, state.key(), now)?;
+    let cred = make_credential(policy, &request, &code, site.key(), now)?;
     let source = caller.source();
     let origin = Origin {
         actor: &caller.name,
@@ -91,13 +92,13 @@ pub(crate) fn issue(
 }
 
 pub(crate) fn fixed(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     args: &FixedArgs,
     now: Time,
 ) -> Outcome {
-    let policy = authorize(config, caller, RoleAction::Fixed, &args.user)?;
+    let policy = authorize(site, config, caller, RoleAction::Fixed, &args.user)?;
     if args.passcode.chars().any(char::is_control) {
         return Err(Failure::Failed(
             "the passcode holds control characters; type letters, digits, spaces or dashes".into(),
@@ -112,9 +113,9 @@ pub(crate) fn fixed(
         reason: args.reason.clone(),
         ..IssueRequest::new(&args.user, &caller.name)
     };
-    let cred = make_credential(policy, &request, &passcode, state.key(), now)?;
+    let cred = make_credential(policy, &request, &passcode, site.key(), now)?;
     let source = caller.source();
-    let replaced = state.open_store()?.replace(
+    let replaced = site.open_store()?.replace(
         &cred,
         now,
         Origin {
@@ -133,7 +134,7 @@ pub(crate) fn fixed(
 }
 
 pub(crate) fn universal(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     args: &UniversalArgs,
@@ -169,9 +170,9 @@ pub(crate) fn universal(
         ..IssueRequest::new(UNIVERSAL_USER, &caller.name)
     };
     let code = Code::generate(&policy.code)?;
-    let cred = make_credential(policy, &request, &code, state.key(), now)?;
+    let cred = make_credential(policy, &request, &code, site.key(), now)?;
     let source = caller.source();
-    state.open_store()?.issue(
+    site.open_store()?.issue(
         &cred,
         Origin {
             actor: &caller.name,

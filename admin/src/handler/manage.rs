@@ -3,14 +3,14 @@
 use super::{check_user, deny, require, Failure, Outcome};
 use crate::caller::Caller;
 use crate::protocol::Response;
-use crate::State;
 use sparekey_conf::{Config, RoleAction};
 use sparekey_core::audit::Action;
 use sparekey_core::store::Origin;
+use sparekey_core::Site;
 use sparekey_core::Time;
 
 pub(crate) fn revoke(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     user: &str,
@@ -26,7 +26,7 @@ pub(crate) fn revoke(
             format!("{who} may not revoke; ask an administrator for a role that allows it"),
         ));
     }
-    let mut store = state.open_store()?;
+    let mut store = site.open_store()?;
     let active = store.credentials(Some(user), Some(now))?;
     let targets: Vec<_> = active
         .iter()
@@ -60,24 +60,24 @@ pub(crate) fn revoke(
 }
 
 pub(crate) fn unlock(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     user: &str,
     now: Time,
 ) -> Outcome {
     check_user(user)?;
-    let policy = super::policy_of(config, user)?;
+    let policy = super::policy_of(site, config, user)?;
     require(config, caller, RoleAction::Unlock, policy.name(), user)?;
     // Failures a hot path counted but has not written yet must be in the store first, or
     // they would outlive the unlock.
-    state.flush_audit().map_err(|e| {
+    site.flush().map_err(|e| {
         Failure::Failed(format!(
             "gathered failures could not be written before unlocking: {e}"
         ))
     })?;
     let source = caller.source();
-    let cleared = state.open_store()?.unlock(
+    let cleared = site.open_store()?.unlock(
         user,
         now,
         Origin {
@@ -91,7 +91,7 @@ pub(crate) fn unlock(
     })
 }
 
-pub(crate) fn reload(state: &State, caller: &Caller, now: Time) -> Outcome {
+pub(crate) fn reload(site: &Site, caller: &Caller, now: Time) -> Outcome {
     if !caller.is_superadmin() {
         return Err(deny(
             "-",
@@ -101,7 +101,7 @@ pub(crate) fn reload(state: &State, caller: &Caller, now: Time) -> Outcome {
             ),
         ));
     }
-    let config = state
+    let config = site
         .reload(&caller.name, &caller.source(), now)
         .map_err(|e| {
             Failure::Failed(format!(

@@ -8,25 +8,23 @@ mod views;
 
 use crate::caller::Caller;
 use crate::protocol::{Request, Response};
-use crate::State;
 use sparekey_conf::{Config, Policy, RoleAction};
 use sparekey_core::audit::{Action, AuditEvent};
-use sparekey_core::{identity, Time};
+use sparekey_core::Site;
+use sparekey_core::Time;
 
 /// Answers one request from `caller`. Refusals are audited and answered with a sentence
 /// that says why and what would be allowed; nothing is changed by a refused request.
-pub fn handle(state: &State, caller: &Caller, request: Request, now: Time) -> Response {
-    let config = state.config();
+pub fn handle(site: &Site, caller: &Caller, request: Request, now: Time) -> Response {
+    let config = site.config();
     let result = match request {
-        Request::Issue(args) => issue::issue(state, &config, caller, &args, now, false),
-        Request::Replace(args) => issue::issue(state, &config, caller, &args, now, true),
-        Request::Fixed(args) => issue::fixed(state, &config, caller, &args, now),
-        Request::Universal(args) => issue::universal(state, &config, caller, &args, now),
-        Request::List { user, all } => {
-            read::list(state, &config, caller, user.as_deref(), all, now)
-        }
+        Request::Issue(args) => issue::issue(site, &config, caller, &args, now, false),
+        Request::Replace(args) => issue::issue(site, &config, caller, &args, now, true),
+        Request::Fixed(args) => issue::fixed(site, &config, caller, &args, now),
+        Request::Universal(args) => issue::universal(site, &config, caller, &args, now),
+        Request::List { user, all } => read::list(site, &config, caller, user.as_deref(), all, now),
         Request::Revoke { user, id, reason } => manage::revoke(
-            state,
+            site,
             &config,
             caller,
             &user,
@@ -34,14 +32,14 @@ pub fn handle(state: &State, caller: &Caller, request: Request, now: Time) -> Re
             reason.as_deref(),
             now,
         ),
-        Request::Unlock { user } => manage::unlock(state, &config, caller, &user, now),
+        Request::Unlock { user } => manage::unlock(site, &config, caller, &user, now),
         Request::Audit {
             user,
             limit,
             verify,
-        } => read::audit(state, &config, caller, user.as_deref(), limit, verify),
-        Request::Status => read::status(state, &config, caller, now),
-        Request::Reload => manage::reload(state, caller, now),
+        } => read::audit(site, &config, caller, user.as_deref(), limit, verify),
+        Request::Status => read::status(site, &config, caller, now),
+        Request::Reload => manage::reload(site, caller, now),
     };
     match result {
         Ok(r) => r,
@@ -49,7 +47,7 @@ pub fn handle(state: &State, caller: &Caller, request: Request, now: Time) -> Re
             let event = AuditEvent::new(now, Action::Denied, &caller.name, &subject)
                 .source(&caller.source())
                 .reason(&message);
-            if let Err(e) = state.open_store().and_then(|mut s| s.record(event)) {
+            if let Err(e) = site.open_store().and_then(|mut s| s.record(event)) {
                 return Response::Error {
                     error: format!("{message} (and the refusal could not be audited: {e})"),
                 };
@@ -80,12 +78,6 @@ impl From<sparekey_core::Error> for Failure {
     }
 }
 
-impl From<crate::Error> for Failure {
-    fn from(e: crate::Error) -> Self {
-        Failure::Failed(e.to_string())
-    }
-}
-
 pub(crate) type Outcome = Result<Response, Failure>;
 
 pub(crate) fn deny(subject: &str, message: String) -> Failure {
@@ -96,8 +88,12 @@ pub(crate) fn deny(subject: &str, message: String) -> Failure {
 }
 
 /// The policy that covers `user`, or a refusal saying so.
-pub(crate) fn policy_of<'a>(config: &'a Config, user: &str) -> Result<&'a Policy, Failure> {
-    let groups = identity::groups_of(user)?;
+pub(crate) fn policy_of<'a>(
+    site: &Site,
+    config: &'a Config,
+    user: &str,
+) -> Result<&'a Policy, Failure> {
+    let groups = site.directory().groups_of(user)?;
     config.policy.policy_for(user, &groups).ok_or_else(|| {
         Failure::Failed(format!(
             "user {user:?} is in no policy, so they cannot have temporary codes; add them (or one of their groups) to a policy in {}",

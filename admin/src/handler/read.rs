@@ -3,9 +3,9 @@
 use super::{deny, views, Failure, Outcome};
 use crate::caller::Caller;
 use crate::protocol::{LockoutView, Response, StatusView};
-use crate::State;
 use sparekey_conf::{Config, RoleAction};
-use sparekey_core::{decision, identity, rfc3339, Time};
+use sparekey_core::Site;
+use sparekey_core::{decision, rfc3339, Time};
 use std::collections::BTreeSet;
 
 /// The default and largest number of audit events in one answer.
@@ -13,7 +13,7 @@ const AUDIT_DEFAULT: usize = 100;
 const AUDIT_MAX: usize = 10_000;
 
 pub(crate) fn list(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     user: Option<&str>,
@@ -33,10 +33,10 @@ pub(crate) fn list(
         super::check_user(u)?;
     }
     // Failures a hot path counted but has not written yet decide who is locked out.
-    state.flush_audit().map_err(|e| {
+    site.flush().map_err(|e| {
         Failure::Failed(format!("gathered failures could not be written first: {e}"))
     })?;
-    let store = state.open_store()?;
+    let store = site.open_store()?;
     let creds = store.credentials(user, if all { None } else { Some(now) })?;
     let visible: Vec<_> = creds
         .iter()
@@ -48,7 +48,7 @@ pub(crate) fn list(
     };
     let mut lockouts = Vec::new();
     for u in users {
-        let Ok(groups) = identity::groups_of(u) else {
+        let Ok(groups) = site.directory().groups_of(u) else {
             continue;
         };
         let Some(policy) = config.policy.policy_for(u, &groups) else {
@@ -73,7 +73,7 @@ pub(crate) fn list(
 }
 
 pub(crate) fn audit(
-    state: &State,
+    site: &Site,
     config: &Config,
     caller: &Caller,
     user: Option<&str>,
@@ -90,12 +90,12 @@ pub(crate) fn audit(
         ));
     }
     // Events a hot path gathered but has not written yet belong in what the caller reads.
-    state.flush_audit().map_err(|e| {
+    site.flush().map_err(|e| {
         Failure::Failed(format!(
             "gathered audit events could not be written first: {e}"
         ))
     })?;
-    let store = state.open_store()?;
+    let store = site.open_store()?;
     if verify {
         if !caller.may(config, RoleAction::Audit, "*") && !caller.is_superadmin() {
             return Err(deny(
@@ -121,7 +121,7 @@ pub(crate) fn audit(
         .iter()
         .filter(|e| {
             all_policies || {
-                let groups = identity::groups_of(&e.subject).unwrap_or_default();
+                let groups = site.directory().groups_of(&e.subject).unwrap_or_default();
                 config
                     .policy
                     .policy_for(&e.subject, &groups)
@@ -133,7 +133,7 @@ pub(crate) fn audit(
     Ok(Response::Events { events: visible })
 }
 
-pub(crate) fn status(state: &State, config: &Config, caller: &Caller, now: Time) -> Outcome {
+pub(crate) fn status(site: &Site, config: &Config, caller: &Caller, now: Time) -> Outcome {
     if !caller.is_superadmin() && caller.roles(config).is_empty() {
         let who = caller.describe(config);
         return Err(deny(
@@ -144,7 +144,7 @@ pub(crate) fn status(state: &State, config: &Config, caller: &Caller, now: Time)
             ),
         ));
     }
-    let counts = state.open_store().map_err(Failure::from)?.counts(now)?;
+    let counts = site.open_store().map_err(Failure::from)?.counts(now)?;
     Ok(Response::Status(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         enabled: config.policy.enabled,
@@ -166,7 +166,7 @@ pub(crate) fn status(state: &State, config: &Config, caller: &Caller, now: Time)
             .iter()
             .map(|l| l.get_ref().clone())
             .collect(),
-        started: rfc3339(state.started()),
+        started: rfc3339(site.started()),
         caller: caller.describe(config),
     }))
 }

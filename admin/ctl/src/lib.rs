@@ -1,16 +1,21 @@
 //! sparekeyctl: the helpdesk's and admin's tool. Parses the command line, sends one request
 //! to the admin socket, prints the answer for a person or, with --json, as one JSON object.
+//! It shares only the protocol (sparekey-admin-protocol) and the configuration's schema
+//! (sparekey-conf, for `check-config` and the socket path) with the daemon.
+#![forbid(unsafe_code)]
 
 mod args;
+pub mod client;
+mod error;
 mod output;
 mod passcode;
 mod time_arg;
 
 pub use args::Cli;
+pub use error::Error;
 
-use crate::client;
-use crate::protocol::{Request, Response};
 use args::Command;
+use sparekey_admin_protocol::{Request, Response};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

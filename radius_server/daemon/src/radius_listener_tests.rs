@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 
 const SECRET: &str = "listener-test-secret-0123456789";
 
-pub(crate) fn site(dir: &std::path::Path) -> Arc<State> {
+fn site(dir: &std::path::Path) -> Arc<Site> {
     let secret = dir.join("gw.secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -25,13 +25,14 @@ pub(crate) fn site(dir: &std::path::Path) -> Arc<State> {
     let path = dir.join("sparekey.toml");
     let config = sparekey_conf::load(&path).unwrap();
     let key = Arc::new(SiteKey::from_bytes(&[7; 32]));
-    Arc::new(State::new(
+    Site::new(
         &path,
         config,
         key,
         Arc::new(NoSink),
+        Arc::new(sparekey_core::identity::Nss),
         chrono::Utc::now(),
-    ))
+    )
 }
 
 fn good_request(id: u8) -> Vec<u8> {
@@ -217,7 +218,7 @@ fn the_kernel_spreads_clients_over_the_group_and_keeps_each_on_one_socket() {
 }
 
 /// Issues a single-use code for alice per entry of `codes`.
-pub(crate) fn issue(state: &State, codes: &[String]) {
+fn issue(state: &Site, codes: &[String]) {
     use sparekey_core::issue::{make_credential, IssueRequest};
     let config = state.config();
     let policy = config.policy.by_name("p").unwrap();
@@ -326,8 +327,8 @@ fn a_batch_with_bad_datagrams_in_it_still_answers_the_good_ones() {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
     let log: Log = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
-    let verifier = SharedVerifier::new(state.clone());
-    let mut answerer = crate::batch::Answerer::new(&state, &shared, &log, verifier);
+    let verifier = SharedVerifier::new(&state);
+    let mut answerer = crate::radius_batch::Answerer::new(&state, &shared, &log, verifier);
 
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client

@@ -4,9 +4,9 @@
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::stat::{umask, Mode};
-use sparekey_admin::State;
 use sparekey_core::audit::{AuditSink, NoSink, SyslogSink};
-use sparekey_core::SiteKey;
+use sparekey_core::identity::Nss;
+use sparekey_core::{Site, SiteKey};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -69,24 +69,25 @@ pub fn run(args: Args) -> ExitCode {
     };
     let socket = config.daemon.admin.socket.clone();
     let group = config.daemon.admin.socket_group.clone();
-    let state = Arc::new(State::new(
+    let site = Site::new(
         &args.config,
         config,
         Arc::new(key),
         sink,
+        Arc::new(Nss),
         chrono::Utc::now(),
-    ));
+    );
     // Held open while sparekeyd runs: besides proving the store usable at start, a connection
     // that stays open keeps SQLite's WAL index (the -shm file) alive, so a PAM login, which
     // opens the store alone in its own process, does not rebuild it from the WAL each time.
-    let _keeper = match state.open_store() {
+    let _keeper = match site.open_store() {
         Ok(store) => store,
         Err(e) => {
             say(&format!("{e}; not started"));
             return ExitCode::FAILURE;
         }
     };
-    let radius = match crate::listener::prepare(&state) {
+    let radius = match crate::radius_listener::prepare(&site) {
         Ok((radius, warnings)) => {
             warnings.iter().for_each(|w| say(w));
             radius
@@ -94,7 +95,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => {
             say(&format!("{e}; not started"));
             return match e {
-                crate::Error::Secret { .. } => ExitCode::from(EXIT_CONFIG),
+                crate::Error::Radius(sparekey_radius::Error::Secret { .. }) => {
+                    ExitCode::from(EXIT_CONFIG)
+                }
                 _ => ExitCode::FAILURE,
             };
         }
@@ -108,7 +111,7 @@ pub fn run(args: Args) -> ExitCode {
         say(&format!("cannot block signals: {e}; not started"));
         return ExitCode::FAILURE;
     }
-    let listener = match sparekey_admin::server::bind(&socket, &group) {
+    let listener = match crate::admin_socket::bind(&socket, &group) {
         Ok((l, warning)) => {
             if let Some(w) = warning {
                 say(&w);
@@ -120,25 +123,25 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let admin_state = state.clone();
+    let admin_state = site.clone();
     let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|l: &str| say(l));
     let radius_log = log.clone();
     if let Err(e) = std::thread::Builder::new()
         .name("admin".into())
-        .spawn(move || sparekey_admin::server::serve(listener, admin_state, log))
+        .spawn(move || crate::admin_socket::serve(listener, admin_state, log))
     {
         say(&format!("cannot start the admin socket thread: {e}"));
         return ExitCode::FAILURE;
     }
     let radius_summary = radius.summary();
-    let radius = match radius.spawn(state.clone(), radius_log) {
+    let radius = match radius.spawn(site.clone(), radius_log) {
         Ok(verifier) => verifier,
         Err(e) => {
             say(&format!("{e}; not started"));
             return ExitCode::FAILURE;
         }
     };
-    let cfg = state.config();
+    let cfg = site.config();
     say(&format!(
         "ready: admin socket {}, store {}, {radius_summary}, temporary codes {}",
         socket.display(),
@@ -154,7 +157,7 @@ pub fn run(args: Args) -> ExitCode {
         match signals.wait() {
             Ok(Signal::SIGHUP) => {
                 crate::notify::reloading(say);
-                match state.reload("root", "signal SIGHUP", chrono::Utc::now()) {
+                match site.reload("root", "signal SIGHUP", chrono::Utc::now()) {
                     Ok(c) => say(&format!(
                         "configuration reloaded: {} policies, temporary codes {}",
                         c.policy.policy.len(),

@@ -2,12 +2,12 @@
 //! for the first, then taking whatever is queued), each answered in turn by the thread's
 //! [`Responder`], and the replies of the batch sent with one `sendmmsg`.
 
-use crate::listener::{Log, Shared};
-use crate::responder::{Responder, Snapshot};
-use crate::verifier::SharedVerifier;
+use crate::radius_snapshot::{Log, Shared};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
-use sparekey_admin::State;
+use sparekey_core::Site;
+use sparekey_radius::responder::{Responder, Snapshot};
+use sparekey_radius::verifier::SharedVerifier;
 use sparekey_radius_codec::MAX_PACKET_LEN;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
@@ -150,10 +150,10 @@ pub struct Answerer {
 
 impl Answerer {
     /// A thread's state, with the configuration in force now.
-    pub fn new(state: &State, shared: &Shared, log: &Log, verifier: SharedVerifier) -> Self {
+    pub fn new(site: &Site, shared: &Shared, log: &Log, verifier: SharedVerifier) -> Self {
         Answerer {
             responder: Responder::new(verifier),
-            snapshot: shared.refresh(state, log),
+            snapshot: shared.refresh(site, log),
             inbox: Inbox::default(),
             outbox: Outbox::default(),
             last_error: None,
@@ -162,7 +162,7 @@ impl Answerer {
 
     /// One batch: waits for datagrams on `socket`, answers them, sends the replies. A new
     /// configuration is picked up once per batch.
-    pub fn turn(&mut self, socket: &UdpSocket, state: &State, shared: &Shared, log: &Log) {
+    pub fn turn(&mut self, socket: &UdpSocket, site: &Site, shared: &Shared, log: &Log) {
         let fd = socket.as_raw_fd();
         let n = match self.inbox.receive(fd) {
             Ok(n) => n,
@@ -178,8 +178,8 @@ impl Answerer {
                 return;
             }
         };
-        if !Arc::ptr_eq(&self.snapshot.config, &state.config()) {
-            self.snapshot = shared.refresh(state, log);
+        if !Arc::ptr_eq(&self.snapshot.config, &site.config()) {
+            self.snapshot = shared.refresh(site, log);
         }
         for i in 0..n {
             let (datagram, from) = self.inbox.get(i);
@@ -206,14 +206,14 @@ impl Answerer {
 /// Answers datagrams on `socket` until the process ends.
 pub fn serve(
     socket: &UdpSocket,
-    state: &Arc<State>,
+    site: &Arc<Site>,
     shared: &Shared,
     log: &Log,
     verifier: SharedVerifier,
 ) {
-    let mut answerer = Answerer::new(state, shared, log, verifier);
+    let mut answerer = Answerer::new(site, shared, log, verifier);
     loop {
-        answerer.turn(socket, state, shared, log);
+        answerer.turn(socket, site, shared, log);
     }
 }
 

@@ -1,24 +1,21 @@
 //! The RADIUS service in sparekeyd: binds every `[radius] listen` address at startup, then
 //! answers on each with several threads (see [`threads_per_address`]), each with its own
 //! socket in one SO_REUSEPORT group, its own duplicate cache and buffers (the loop is in
-//! [`crate::batch`]). The threads share one verifier (one store connection and cache) and
-//! pick up a reloaded configuration by comparing `Arc` pointers per batch; the client table of
-//! a new configuration is built once, by whichever thread sees it first.
+//! [`crate::radius_batch`]). The threads share one verifier (the site's hot path) and pick up
+//! a reloaded configuration through [`crate::radius_snapshot`].
 
-use crate::clients::ClientTable;
-use crate::responder::Snapshot;
-use crate::verifier::SharedVerifier;
+use crate::radius_snapshot::{Log, Shared};
 use crate::Error;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
-use sparekey_admin::State;
+use sparekey_core::Site;
+use sparekey_radius::clients::ClientTable;
+use sparekey_radius::responder::Snapshot;
+use sparekey_radius::verifier::SharedVerifier;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Where log lines go (sparekeyd's stderr, read by journald).
-pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Receive buffer asked for per socket: bursts of logins wait here instead of being dropped.
 pub const RECEIVE_BUFFER: usize = 4 << 20;
@@ -47,13 +44,13 @@ pub struct Listeners {
 /// [`threads_per_address`] sockets each. Fails, naming the client or the address and the fix,
 /// when any of it cannot be done. Returns warnings to log (weak secrets, clients without
 /// listen addresses).
-pub fn prepare(state: &State) -> Result<(Listeners, Vec<String>), Error> {
-    prepare_with(state, threads_per_address())
+pub fn prepare(site: &Site) -> Result<(Listeners, Vec<String>), Error> {
+    prepare_with(site, threads_per_address())
 }
 
 /// [`prepare`] with `threads` sockets per address (tests choose).
-pub fn prepare_with(state: &State, threads: usize) -> Result<(Listeners, Vec<String>), Error> {
-    let config = state.config();
+pub fn prepare_with(site: &Site, threads: usize) -> Result<(Listeners, Vec<String>), Error> {
+    let config = site.config();
     let (clients, mut warnings) = ClientTable::load(&config.daemon.radius)?;
     let mut groups = Vec::new();
     for address in &config.daemon.radius.listen {
@@ -160,8 +157,8 @@ impl Listeners {
     /// threads inherit it.
     /// Returns the verifier they share, whose [`SharedVerifier::flush`] writes the audit
     /// events still gathered (sparekeyd calls it before it exits).
-    pub fn spawn(self, state: Arc<State>, log: Log) -> Result<SharedVerifier, Error> {
-        let verifier = SharedVerifier::new(state.clone());
+    pub fn spawn(self, site: Arc<Site>, log: Log) -> Result<SharedVerifier, Error> {
+        let verifier = SharedVerifier::new(&site);
         if !self.groups.is_empty() {
             verifier
                 .spawn_flusher(log.clone())
@@ -169,10 +166,6 @@ impl Listeners {
                     address: "audit writer".into(),
                     source,
                 })?;
-            let flusher = verifier.clone();
-            state.set_audit_flush(Arc::new(move || {
-                flusher.flush().map(|_| ()).map_err(|e| e.to_string())
-            }));
         }
         let bound: Vec<String> = self.groups.iter().map(|(a, _)| a.clone()).collect();
         let shared = Arc::new(Shared {
@@ -182,7 +175,7 @@ impl Listeners {
         for (address, sockets) in self.groups {
             let count = sockets.len();
             for (i, socket) in sockets.into_iter().enumerate() {
-                let (state, shared, log) = (state.clone(), shared.clone(), log.clone());
+                let (site, shared, log) = (site.clone(), shared.clone(), log.clone());
                 let verifier = verifier.clone();
                 let name = format!("{address} (thread {} of {count})", i + 1);
                 std::thread::Builder::new()
@@ -190,7 +183,7 @@ impl Listeners {
                     .spawn(move || loop {
                         // A panic would be a bug; it must not silence RADIUS for good.
                         let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            crate::batch::serve(&socket, &state, &shared, &log, verifier.clone())
+                            crate::radius_batch::serve(&socket, &site, &shared, &log, verifier.clone())
                         }));
                         if run.is_err() {
                             log(&format!("radius: the thread answering on {name} failed (a bug, please report it); restarting it"));
@@ -207,58 +200,6 @@ impl Listeners {
     }
 }
 
-/// The snapshot all answering threads share, rebuilt once per new configuration.
-#[derive(Debug)]
-pub struct Shared {
-    pub(crate) current: Mutex<Snapshot>,
-    pub(crate) bound: Vec<String>,
-}
-
-impl Shared {
-    /// The snapshot for the configuration in force now, building its client table if no
-    /// thread has yet. A table that cannot be built leaves the previous clients in force.
-    pub fn refresh(&self, state: &State, log: &Log) -> Snapshot {
-        let mut current = match self.current.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Read under the lock, so a thread holding an older configuration cannot bring it back.
-        let config = state.config();
-        if Arc::ptr_eq(&current.config, &config) {
-            return current.clone();
-        }
-        let clients = match ClientTable::load(&config.daemon.radius) {
-            Ok((table, warnings)) => {
-                for w in warnings {
-                    log(&w);
-                }
-                log(&format!(
-                    "radius: configuration reloaded: {} client{} ({})",
-                    table.len(),
-                    if table.len() == 1 { "" } else { "s" },
-                    table.names().join(", ")
-                ));
-                Arc::new(table)
-            }
-            Err(e) => {
-                log(&format!(
-                    "radius: the new configuration's clients were NOT loaded, the previous ones stay in force: {e}"
-                ));
-                current.clients.clone()
-            }
-        };
-        let listen = config.daemon.radius.listen.iter().map(|l| l.get_ref());
-        if listen.ne(self.bound.iter()) {
-            log(&format!(
-                "radius: [radius] listen changed; restart sparekeyd to apply it (still answering on {})",
-                if self.bound.is_empty() { "nothing".to_string() } else { self.bound.join(", ") }
-            ));
-        }
-        *current = Snapshot::new(config, clients);
-        current.clone()
-    }
-}
-
 #[cfg(test)]
-#[path = "listener_tests.rs"]
-pub(crate) mod tests;
+#[path = "radius_listener_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! The client side of the admin socket, as sparekeyctl uses it.
 
-use crate::protocol::{Request, Response, MAX_RESPONSE};
 use crate::Error;
+use sparekey_admin_protocol::{Request, Response, MAX_RESPONSE};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;

@@ -2,12 +2,12 @@
 //! peer's uid from SO_PEERCRED, reads one JSON request per line within limits, answers, and
 //! closes connections that send garbage. One bad peer never stops the others.
 
-use crate::caller::Caller;
-use crate::handler::handle;
-use crate::protocol::{Request, Response, MAX_REQUEST};
-use crate::{Error, State};
+use crate::Error;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use sparekey_core::identity;
+use sparekey_admin::caller::Caller;
+use sparekey_admin::handler::handle;
+use sparekey_admin_protocol::{Request, Response, MAX_REQUEST};
+use sparekey_core::{identity, Site};
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -88,7 +88,7 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<String>), 
 
 /// Serves connections until the listener fails. `log` receives one line per refused or
 /// broken connection (not per request).
-pub fn serve(listener: UnixListener, state: Arc<State>, log: Arc<dyn Fn(&str) + Send + Sync>) {
+pub fn serve(listener: UnixListener, site: Arc<Site>, log: Arc<dyn Fn(&str) + Send + Sync>) {
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let stream = match stream {
@@ -104,11 +104,11 @@ pub fn serve(listener: UnixListener, state: Arc<State>, log: Arc<dyn Fn(&str) + 
             log("admin socket: too many connections at once; one was closed");
             continue;
         }
-        let (conn_state, conn_active, conn_log) = (state.clone(), active.clone(), log.clone());
+        let (conn_site, conn_active, conn_log) = (site.clone(), active.clone(), log.clone());
         let spawned = std::thread::Builder::new()
             .name("admin-conn".into())
             .spawn(move || {
-                if let Err(e) = serve_connection(stream, &conn_state) {
+                if let Err(e) = serve_connection(stream, &conn_site) {
                     conn_log(&format!("admin socket: {e}"));
                 }
                 conn_active.fetch_sub(1, Ordering::AcqRel);
@@ -122,13 +122,13 @@ pub fn serve(listener: UnixListener, state: Arc<State>, log: Arc<dyn Fn(&str) + 
     }
 }
 
-fn serve_connection(stream: UnixStream, state: &State) -> Result<(), Error> {
+fn serve_connection(stream: UnixStream, site: &Site) -> Result<(), Error> {
     let io = |e: std::io::Error| Error::Socket(e.to_string());
     stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
     let cred = getsockopt(&stream, PeerCredentials)
         .map_err(|e| Error::Socket(format!("cannot read the peer's credentials: {e}")))?;
-    let caller = Caller::resolve(cred.uid(), cred.pid())
+    let caller = Caller::resolve(site.directory(), cred.uid(), cred.pid())
         .map_err(|e| Error::Socket(format!("uid {}: {e}", cred.uid())))?;
     let mut writer = stream.try_clone().map_err(io)?;
     let mut reader = BufReader::new(stream);
@@ -154,7 +154,7 @@ fn serve_connection(stream: UnixStream, state: &State) -> Result<(), Error> {
                 return Err(Error::Protocol(format!("uid {}: {msg}", caller.uid)));
             }
         };
-        let response = handle(state, &caller, request, chrono::Utc::now());
+        let response = handle(site, &caller, request, chrono::Utc::now());
         if !answer(&mut writer, &response) {
             return Ok(());
         }

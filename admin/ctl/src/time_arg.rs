@@ -8,7 +8,7 @@ pub fn to_rfc3339(flag: &str, text: &str) -> Result<String, String> {
     let utc = parse(text).ok_or_else(|| {
         format!("{flag}: expected a time like 2026-11-22T09:00:00Z or local \"2026-11-22 09:00\" or 2026-11-22, found {text:?}")
     })?;
-    Ok(sparekey_core::rfc3339(utc))
+    Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 fn parse(text: &str) -> Option<DateTime<Utc>> {

@@ -1,6 +1,6 @@
 //! How sparekeyctl shows answers to a person, and errors in either form.
 
-use crate::protocol::{CredentialView, EventView, Issued, Response, StatusView};
+use sparekey_admin_protocol::{CredentialView, EventView, Issued, Response, StatusView};
 use sparekey_conf::Config;
 
 /// Prints an error: a sentence on stderr, or with --json one object on stdout.

@@ -1,8 +1,8 @@
 //! sparekeyctl's command line, and how each command becomes a request.
 
-use super::time_arg;
-use crate::protocol::{FixedArgs, IssueArgs, Request, UniversalArgs};
+use crate::time_arg;
 use clap::{Args, Parser, Subcommand};
+use sparekey_admin_protocol::{FixedArgs, IssueArgs, Request, UniversalArgs};
 use std::path::PathBuf;
 
 /// Issue, list and revoke sparekey temporary codes through sparekeyd's admin socket.

@@ -1,0 +1,24 @@
+//! sparekey-daemon: sparekeyd's wiring. It loads the configuration, makes the site key and
+//! store when missing, and holds the [`sparekey_core::Site`] that both of its services share:
+//!
+//! - [`admin_socket`]: the Unix socket, one thread per connection, each request handed to
+//!   sparekey-admin's handlers;
+//! - [`radius_listener`]: binds the RADIUS listen addresses, several answering threads each
+//!   (one socket per thread, SO_REUSEPORT), whose loop is [`radius_batch`] (recvmmsg,
+//!   sendmmsg) over sparekey-radius's responder, with the configuration they share in
+//!   [`radius_snapshot`];
+//! - [`run`]: start, reload on SIGHUP, stop on SIGTERM; [`notify`]: systemd's readiness.
+//!
+//! The admin handlers and the RADIUS responder know nothing of each other: what they share is
+//! the site, which core owns.
+#![forbid(unsafe_code)]
+
+pub mod admin_socket;
+mod error;
+pub mod notify;
+pub mod radius_batch;
+pub mod radius_listener;
+pub mod radius_snapshot;
+pub mod run;
+
+pub use error::Error;
