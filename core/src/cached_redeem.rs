@@ -8,8 +8,7 @@
 //! through [`Store::redeem`], one transaction, as a login by PAM does.
 
 use crate::audit::{AuditBatch, AuditEvent, EventRef};
-use crate::decision::{self, Attempt, Decision, Reason, StateQuery};
-use crate::redeem::Login;
+use crate::decision::{self, Attempt, Decision, Login, Reason, StateQuery};
 use crate::store::{failure_rows, Generations, RedeemRequest, Store};
 use crate::{Code, Error, SiteKey, Time, Verdict};
 use sparekey_conf::PolicyFile;

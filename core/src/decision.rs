@@ -52,6 +52,21 @@ impl<'a> StateQuery<'a> {
     }
 }
 
+/// A login that may use a code.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// The user logging in.
+    pub user: &'a str,
+    /// Their unix groups (from a [`crate::identity::Directory`]).
+    pub groups: &'a [String],
+    /// The service policies match.
+    pub service: &'a str,
+    /// The host, when known.
+    pub host: Option<&'a str>,
+    /// Where the login comes from, for the audit log.
+    pub source: &'a str,
+}
+
 /// Where and by whom a code is tried.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {

@@ -2,25 +2,12 @@
 //! state read once to decide whether to ask, then at most one store transaction that decides
 //! again on that same state unless the store changed meanwhile.
 
+pub use crate::decision::Login;
+
 use crate::decision::{self, Attempt, Availability, Decision, StateQuery};
 use crate::store::{LoginSnapshot, RedeemRequest, Redeemed, Store};
 use crate::{Code, Error, SiteKey, Time, Verdict};
 use sparekey_conf::{Policy, PolicyFile};
-
-/// A login that may use a code.
-#[derive(Debug, Clone, Copy)]
-pub struct Login<'a> {
-    /// The user logging in.
-    pub user: &'a str,
-    /// Their unix groups (from a [`crate::identity::Directory`]).
-    pub groups: &'a [String],
-    /// The service policies match.
-    pub service: &'a str,
-    /// The host, when known.
-    pub host: Option<&'a str>,
-    /// Where the login comes from, for the audit log.
-    pub source: &'a str,
-}
 
 /// A login past the early refusals, with the user's state as read once.
 #[derive(Debug)]

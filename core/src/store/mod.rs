@@ -10,8 +10,7 @@ pub mod sqlite;
 pub use self::sqlite::SqliteStore;
 
 use crate::audit::{Action, AuditEvent, AuditSink};
-use crate::decision::{Decision, FailureCounts, LoginEvent, StateQuery, UserState};
-use crate::redeem::Login;
+use crate::decision::{Decision, FailureCounts, Login, LoginEvent, StateQuery, UserState};
 use crate::{Credential, Error, SiteKey, Time};
 use sparekey_conf::StoreConfig;
 use std::sync::Arc;

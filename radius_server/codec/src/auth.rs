@@ -128,6 +128,36 @@ pub(crate) fn verify_response(
     check_message_authenticator(packet, Some(request_authenticator), secret, policy)
 }
 
+/// Verification lives beside the authenticators it checks, so that the decoder does not
+/// depend on this module.
+impl PacketRef<'_> {
+    /// Verifies a received Access-Request or Status-Server (server side).
+    ///
+    /// Checks the Message-Authenticator (RFC 3579 §3.2) in constant time when present.
+    /// When absent, fails for Status-Server always (RFC 5997 requires it) and for
+    /// Access-Request under [`MessageAuthenticatorPolicy::Required`]. Other codes fail
+    /// with [`Error::UnsupportedCode`].
+    pub fn verify_request(
+        &self,
+        secret: &SharedSecret,
+        policy: MessageAuthenticatorPolicy,
+    ) -> Result<(), Error> {
+        verify_request(self, secret, policy)
+    }
+
+    /// Verifies a received Access-Accept, Access-Reject or Access-Challenge against the
+    /// request it answers (client side): the Response Authenticator, and the
+    /// Message-Authenticator when present or required, both in constant time.
+    pub fn verify_response(
+        &self,
+        request_authenticator: &[u8; 16],
+        secret: &SharedSecret,
+        policy: MessageAuthenticatorPolicy,
+    ) -> Result<(), Error> {
+        verify_response(self, request_authenticator, secret, policy)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

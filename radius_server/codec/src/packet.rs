@@ -1,7 +1,6 @@
 //! The strict decoder and [`PacketRef`], a zero-copy view of a validated RADIUS packet.
 
 use crate::attr::{self, Attribute, Attributes};
-use crate::auth::{self, MessageAuthenticatorPolicy};
 use crate::code::Code;
 use crate::error::Error;
 use crate::password::{unhide_password, Password};
@@ -178,32 +177,6 @@ impl<'a> PacketRef<'a> {
             None => Ok(None),
             Some(hidden) => unhide_password(hidden, self.authenticator, secret).map(Some),
         }
-    }
-
-    /// Verifies a received Access-Request or Status-Server (server side).
-    ///
-    /// Checks the Message-Authenticator (RFC 3579 §3.2) in constant time when present.
-    /// When absent, fails for Status-Server always (RFC 5997 requires it) and for
-    /// Access-Request under [`MessageAuthenticatorPolicy::Required`]. Other codes fail
-    /// with [`Error::UnsupportedCode`].
-    pub fn verify_request(
-        &self,
-        secret: &SharedSecret,
-        policy: MessageAuthenticatorPolicy,
-    ) -> Result<(), Error> {
-        auth::verify_request(self, secret, policy)
-    }
-
-    /// Verifies a received Access-Accept, Access-Reject or Access-Challenge against the
-    /// request it answers (client side): the Response Authenticator, and the
-    /// Message-Authenticator when present or required, both in constant time.
-    pub fn verify_response(
-        &self,
-        request_authenticator: &[u8; 16],
-        secret: &SharedSecret,
-        policy: MessageAuthenticatorPolicy,
-    ) -> Result<(), Error> {
-        auth::verify_response(self, request_authenticator, secret, policy)
     }
 }
 
