@@ -32,6 +32,9 @@ impl std::fmt::Debug for SiteKey {
 type HmacSha256 = Hmac<Sha256>;
 
 fn keyed(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (longer ones are hashed first, RFC 2104), so this
+    // cannot fail; new_from_slice returns a Result only for MACs with fixed key sizes.
+    #[allow(clippy::expect_used)]
     <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 

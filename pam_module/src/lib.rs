@@ -21,4 +21,9 @@ pub mod handler;
 
 use ffi::PamSparekey;
 
-pam::pam_hooks!(PamSparekey);
+// The entry points libpam looks up (pam_sm_authenticate and friends), made by the macro.
+#[allow(missing_docs)]
+mod entry_points {
+    use super::PamSparekey;
+    pam::pam_hooks!(PamSparekey);
+}

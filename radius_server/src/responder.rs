@@ -357,5 +357,6 @@ fn truncate(text: &str, max: usize) -> &str {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests count from one real Instant
 #[path = "responder_tests.rs"]
 mod tests;

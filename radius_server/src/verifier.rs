@@ -64,6 +64,7 @@ impl SharedVerifier {
 
     /// Starts the thread that flushes every [`FLUSH_INTERVAL`]; failures go to `log`, at most
     /// once a minute.
+    #[allow(clippy::disallowed_methods)] // a thread of the daemon's: it sleeps and tells time
     pub fn spawn_flusher(&self, log: Arc<dyn Fn(&str) + Send + Sync>) -> std::io::Result<()> {
         let me = self.clone();
         std::thread::Builder::new().name("radius audit".into()).spawn(move || {

@@ -12,6 +12,10 @@
 //! The admin handlers and the RADIUS responder know nothing of each other: what they share is
 //! the site, which core owns.
 #![forbid(unsafe_code)]
+// The daemon is the shell whose threads tell the time (for each request, for rate limits of
+// log lines) and sleep (after a failed accept or receive): what the library crates below
+// take as parameters is read here.
+#![allow(clippy::disallowed_methods)]
 
 pub mod admin_socket;
 mod error;
