@@ -5,7 +5,7 @@
 use super::*;
 use crate::audit::NoSink;
 use crate::cached_redeem::CacheLimits;
-use crate::identity::Nss;
+use crate::identity::{Directory, Nss};
 use crate::issue::{make_credential, IssueRequest};
 use crate::store::{Origin, SqliteStore};
 use crate::{Code, Reason};
@@ -189,4 +189,66 @@ fn a_panic_while_the_cache_is_held_drops_it_and_keeps_what_it_gathered() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(stored, 5);
+}
+
+/// Groups as the test says, counting lookups.
+#[derive(Debug, Default)]
+struct Groups {
+    lookups: std::sync::Mutex<Vec<String>>,
+}
+
+impl Directory for Groups {
+    fn groups_of(&self, user: &str) -> Result<Vec<String>, crate::Error> {
+        self.lookups.lock().unwrap().push(user.to_string());
+        Ok(match user {
+            "alice" => vec!["staff".into()],
+            _ => vec![],
+        })
+    }
+
+    fn user_name(&self, _uid: u32) -> Result<Option<String>, crate::Error> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn policies_by_group_are_matched_through_the_directory_once_per_ttl() {
+    let mut f = Fixture::new();
+    f.policies = sparekey_conf::parse_policy(
+        "enabled = true\n[[policy]]\nname = \"p\"\ngroups = [\"staff\"]\nservices = [\"vpn\"]\n",
+        Path::new("policy.toml"),
+    )
+    .unwrap();
+    let groups = Arc::new(Groups::default());
+    let (p, k) = (f.path.clone(), f.key.clone());
+    let open: StoreOpener = Arc::new(move || {
+        Ok(Box::new(SqliteStore::open(&p, k.clone(), Arc::new(NoSink))?) as Box<dyn Store>)
+    });
+    f.redeemer = SharedRedeemer::new(open, f.key.clone(), groups.clone(), CacheLimits::default());
+    f.issue(&["1234567890"]);
+    assert!(matches!(
+        f.try_code("1234567890", t0()),
+        Verdict::Accepted { .. }
+    ));
+    assert_eq!(
+        f.try_code("1234567890", t0()),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+    let code = Code::from_input(b"1234567890").unwrap();
+    let bob = Presented {
+        user: "bob",
+        service: "vpn",
+        host: None,
+        source: "test",
+        code: &code,
+    };
+    assert_eq!(
+        f.redeemer.redeem(&f.policies, &bob, t0()).unwrap(),
+        Verdict::Rejected(Reason::NotEligible)
+    );
+    assert_eq!(
+        *groups.lookups.lock().unwrap(),
+        ["alice", "bob"],
+        "each user's groups asked once within their TTL"
+    );
 }

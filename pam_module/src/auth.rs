@@ -7,9 +7,10 @@ use sparekey_conf::Config;
 use sparekey_core::audit::NoSink;
 use sparekey_core::code::CodeInputError;
 use sparekey_core::decision::Availability;
+use sparekey_core::identity::Directory;
 use sparekey_core::redeem::{Login, LoginCheck};
 use sparekey_core::store::{self, OpenMode, Origin};
-use sparekey_core::{identity, Action, AuditSink, Code, Reason, SiteKey, Store, Time, Verdict};
+use sparekey_core::{Action, AuditSink, Code, Reason, SiteKey, Store, Time, Verdict};
 use std::sync::Arc;
 
 /// The result of one call, before it becomes a libpam return code.
@@ -42,6 +43,8 @@ pub struct Context<'a> {
     pub euid: u32,
     /// Syslog.
     pub log: &'a dyn Log,
+    /// Where users' groups come from (NSS).
+    pub directory: &'a dyn Directory,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -139,7 +142,9 @@ fn try_authenticate(
         return Ok(Outcome::Ignore);
     };
     let groups = if site.config.policy.names_groups() {
-        identity::groups_of(&user).map_err(|e| Fail::Unavailable(e.to_string()))?
+        cx.directory
+            .groups_of(&user)
+            .map_err(|e| Fail::Unavailable(e.to_string()))?
     } else {
         Vec::new()
     };

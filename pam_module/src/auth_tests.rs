@@ -263,6 +263,7 @@ impl Site {
             hostname: Some("pam-host"),
             euid: self.euid,
             log: &self.log,
+            directory: &sparekey_core::identity::Nss,
         }
     }
 

@@ -70,6 +70,7 @@ fn entry(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode 
             hostname: hostname.as_deref(),
             euid: nix::unistd::geteuid().as_raw(),
             log: &log,
+            directory: &sparekey_core::identity::Nss,
         };
         let mut handler = LibPam {
             pamh,

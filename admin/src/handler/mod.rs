@@ -130,3 +130,6 @@ pub(crate) fn check_user(user: &str) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
