@@ -81,7 +81,7 @@ fn fixture() -> Fixture {
         Arc::new(SiteKey::from_bytes(&[4; 32])),
         Arc::new(NoSink),
         directory.clone(),
-        chrono::Utc::now(),
+        now(),
     );
     Fixture {
         _dir: dir,
