@@ -210,6 +210,15 @@ fn check_policy(path: &Path, src: &str, file: &PolicyFile, diags: &mut Vec<Diagn
                 format!("policy {name:?}: lockout attempts must be at least 1"),
             );
         }
+        if p.lockout.window > MAX_LIFETIME {
+            err(
+                p.name.span(),
+                format!(
+                    "policy {name:?}: lockout window {} is too long; expected at most {MAX_LIFETIME}, the longest any code lives",
+                    p.lockout.window
+                ),
+            );
+        }
     }
 }
 
@@ -357,6 +366,21 @@ mod tests {
         assert!(cfg.policy.enabled);
         assert_eq!(cfg.policy.policy[0].name(), "staff");
         assert_eq!(cfg.daemon.admin.role.len(), 2);
+    }
+
+    #[test]
+    fn a_lockout_window_longer_than_any_code_lives_is_refused() {
+        let f = Files::new(
+            "",
+            "[[policy]]\nname = \"staff\"\nusers = [\"alice\"]\nservices = [\"sshd\"]\nlockout = { attempts = 5, window = \"99999999999d\" }\n",
+        );
+        let errs = f.errors();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("policy.toml:2:8: policy \"staff\": lockout window")
+                && errs[0].contains("is too long; expected at most 14d"),
+            "{errs:?}"
+        );
     }
 
     #[test]

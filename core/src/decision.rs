@@ -16,15 +16,15 @@ use subtle::ConstantTimeEq;
 /// Failures counting toward a lockout: the time of each stored row and how many it stands for.
 pub type FailureCounts = Vec<(Time, u32)>;
 
-/// Credentials this long past their end are still read, so that a spent or expired code is
-/// told from a wrong one (and does not count as a guess).
-pub const HISTORY: chrono::Duration = chrono::Duration::days(30);
+/// Credentials this long past their end (30 days, in seconds) are still read, so that a
+/// spent or expired code is told from a wrong one (and does not count as a guess).
+pub const HISTORY_SECS: u64 = 30 * 86_400;
 
 /// What the store knows about one user at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserState {
     /// Their credentials and the universal ones, in any state, ended ones of the last
-    /// [`HISTORY`] included.
+    /// [`HISTORY_SECS`] included.
     pub credentials: Vec<Credential>,
     /// Their stored failures within the lockout window (time, count).
     pub failures: FailureCounts,
@@ -46,7 +46,7 @@ impl<'a> StateQuery<'a> {
     pub fn for_login(user: &'a str, policy: &Policy, now: Time) -> Self {
         StateQuery {
             user,
-            ended_after: now - HISTORY,
+            ended_after: crate::before(now, HISTORY_SECS),
             failures_after: window_start(policy, now),
         }
     }
@@ -197,7 +197,7 @@ pub fn eligibility<'p>(
 
 /// The start of the lockout window at `now`: failures after it count.
 pub fn window_start(policy: &Policy, now: Time) -> Time {
-    now - crate::seconds(policy.lockout.window.as_secs())
+    crate::before(now, policy.lockout.window.as_secs())
 }
 
 /// How many of `failures` fall within `policy`'s lockout window at `now`.
@@ -403,8 +403,10 @@ pub fn decide(
 /// ceiling counted from issue) and its count.
 fn accept(cred: &Credential, policy: &Policy, now: Time) -> Decision {
     let not_after = match cred.activation {
-        Some(secs) => (now + crate::seconds(secs))
-            .min(cred.issued_at + crate::seconds(crate::issue::ceiling(policy).as_secs())),
+        Some(secs) => crate::after(now, secs).min(crate::after(
+            cred.issued_at,
+            crate::issue::ceiling(policy).as_secs(),
+        )),
         None => cred.not_after,
     };
     let counted = cred.uses.cap().is_some();

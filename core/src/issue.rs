@@ -2,7 +2,7 @@
 //! credential and its code. Pure apart from drawing the code from the OS.
 
 use crate::credential::digest_subject;
-use crate::{seconds, Code, Credential, Error, SiteKey, Time, Uses};
+use crate::{Code, Credential, Error, SiteKey, Time, Uses};
 use sparekey_conf::{Kind, Policy, MAX_LIFETIME};
 
 /// The longest justification accepted, in characters.
@@ -211,7 +211,7 @@ fn window(
         }
         return Ok((
             now,
-            now + seconds(within.as_secs()),
+            crate::after(now, within.as_secs()),
             Some(lifetime.as_secs()),
         ));
     }
@@ -223,8 +223,8 @@ fn window(
             ))
         }
         (None, Some(end)) => end,
-        (Some(d), None) => not_before + seconds(d.as_secs()),
-        (None, None) => not_before + seconds(default_lifetime.as_secs()),
+        (Some(d), None) => crate::after(not_before, d.as_secs()),
+        (None, None) => crate::after(not_before, default_lifetime.as_secs()),
     };
     if not_after <= not_before {
         return Err(Error::Refused(format!(
@@ -233,7 +233,7 @@ fn window(
             crate::rfc3339(not_before)
         )));
     }
-    if not_after > now + seconds(max.as_secs()) {
+    if not_after > crate::after(now, max.as_secs()) {
         return Err(too_long(
             "a credential ending",
             (not_after - now).num_seconds().max(0) as u64,

@@ -104,21 +104,39 @@ pub fn serve(listener: UnixListener, site: Arc<Site>, log: Arc<dyn Fn(&str) + Se
             log("admin socket: too many connections at once; one was closed");
             continue;
         }
-        let (conn_site, conn_active, conn_log) = (site.clone(), active.clone(), log.clone());
+        let slot = Slot(active.clone());
+        let (conn_site, conn_log) = (site.clone(), log.clone());
         let spawned = std::thread::Builder::new()
             .name("admin-conn".into())
             .spawn(move || {
-                if let Err(e) = serve_connection(stream, &conn_site) {
-                    conn_log(&format!("admin socket: {e}"));
-                }
-                conn_active.fetch_sub(1, Ordering::AcqRel);
+                let _slot = slot;
+                serve_guarded(&conn_log, || serve_connection(stream, &conn_site));
             });
         if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::AcqRel);
             log(&format!(
                 "admin socket: cannot start a connection thread: {e}"
             ));
         }
+    }
+}
+
+/// One connection's place among the [`MAX_CONNECTIONS`]: given back when dropped, however the
+/// connection's thread ends (a panic included), and when the thread could not be started.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs one connection; an error or a panic (a bug) is logged and ends that connection only.
+/// Dropping the stream on the way out closes it, so the peer is not left waiting.
+fn serve_guarded(log: &Arc<dyn Fn(&str) + Send + Sync>, serve: impl FnOnce() -> Result<(), Error>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(serve)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log(&format!("admin socket: {e}")),
+        Err(_) => log("admin socket: a request handler failed (a bug, please report it); its connection was closed"),
     }
 }
 
@@ -170,4 +188,29 @@ fn answer(writer: &mut UnixStream, response: &Response) -> bool {
         .write_all(&bytes)
         .and_then(|_| writer.flush())
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_connection_gives_its_slot_back_and_is_logged() {
+        let active = Arc::new(AtomicUsize::new(1));
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = lines.clone();
+        let log: Arc<dyn Fn(&str) + Send + Sync> =
+            Arc::new(move |l: &str| seen.lock().unwrap().push(l.to_string()));
+        let slot = Slot(active.clone());
+        let thread = std::thread::spawn(move || {
+            let _slot = slot;
+            serve_guarded(&log, || panic!("a deliberate panic in a handler"));
+        });
+        assert!(
+            thread.join().is_ok(),
+            "the panic stays inside the connection"
+        );
+        assert_eq!(active.load(Ordering::Acquire), 0, "the slot is free again");
+        assert!(lines.lock().unwrap()[0].contains("a request handler failed"));
+    }
 }

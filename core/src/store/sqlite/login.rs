@@ -167,7 +167,7 @@ impl SqliteStore {
                     }
                 }
                 if let Some(oldest) = oldest {
-                    let horizon = oldest - crate::seconds(sparekey_conf::MAX_LIFETIME.as_secs());
+                    let horizon = crate::before(oldest, sparekey_conf::MAX_LIFETIME.as_secs());
                     tx.prepare_cached("DELETE FROM failures WHERE at < ?1")
                         .and_then(|mut st| st.execute(params![horizon.timestamp()]))
                         .map_err(&sql)?;

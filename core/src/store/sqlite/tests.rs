@@ -655,3 +655,24 @@ fn the_count_of_active_credentials_follows_the_active_rule() {
     );
     assert!(ACTIVE_AT_1.contains("revoked_at IS NULL"));
 }
+
+#[test]
+fn sqlite_is_built_with_the_options_of_cargo_config() {
+    let f = Fixture::new();
+    let mut stmt = f.store.conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for expected in [
+        "DEFAULT_MEMSTATUS=0",
+        "DEFAULT_LOOKASIDE=1200,500",
+        "OMIT_SHARED_CACHE",
+    ] {
+        assert!(
+            options.iter().any(|o| o == expected),
+            "{expected} missing (LIBSQLITE3_FLAGS in .cargo/config.toml): {options:?}"
+        );
+    }
+}
