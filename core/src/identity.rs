@@ -14,6 +14,11 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
 
     /// The name of the user `uid`, if the directory knows it.
     fn user_name(&self, uid: u32) -> Result<Option<String>, Error>;
+
+    /// The uid of the account `user` names, if the directory knows it. Several names may
+    /// reach one account: a case variant under SSSD's `case_sensitive = false`, a short and a
+    /// fully-qualified name, two passwd entries with one uid.
+    fn uid_of(&self, user: &str) -> Result<Option<u32>, Error>;
 }
 
 /// The system's users and groups, through NSS.
@@ -27,6 +32,12 @@ impl Directory for Nss {
 
     fn user_name(&self, uid: u32) -> Result<Option<String>, Error> {
         user_name(Uid::from_raw(uid))
+    }
+
+    fn uid_of(&self, user: &str) -> Result<Option<u32>, Error> {
+        not_found_is_none(User::from_name(user))
+            .map(|u| u.map(|u| u.uid.as_raw()))
+            .map_err(|e| Error::Identity(format!("cannot look up user {user:?} through NSS: {e}")))
     }
 }
 

@@ -209,6 +209,10 @@ impl Directory for Groups {
     fn user_name(&self, _uid: u32) -> Result<Option<String>, crate::Error> {
         Ok(None)
     }
+
+    fn uid_of(&self, _user: &str) -> Result<Option<u32>, crate::Error> {
+        Ok(None)
+    }
 }
 
 #[test]

@@ -18,6 +18,10 @@ pub const USERS: &[(&str, u32, u32)] = &[
     ("helpdesk1", 2101, 2101),
     ("auditor1", 2102, 2102),
     ("outsider", 2199, 2199),
+    // Other names of helpdesk1's account (uid 2101), as SSSD with case_sensitive = false
+    // answers a case variant, and as a site with fully-qualified names has a second name.
+    ("HELPDESK1", 2101, 2101),
+    ("helpdesk1@corp.example", 2101, 2101),
 ];
 
 /// Test groups: (name, gid, members).
@@ -29,7 +33,17 @@ pub const GROUPS: &[(&str, u32, &[&str])] = &[
         &["helpdesk1", "auditor1", "outsider", "alice"],
     ),
     ("helpdesk", 7001, &["helpdesk1"]),
-    ("staff", 7002, &["alice", "bob", "helpdesk1"]),
+    (
+        "staff",
+        7002,
+        &[
+            "alice",
+            "bob",
+            "helpdesk1",
+            "HELPDESK1",
+            "helpdesk1@corp.example",
+        ],
+    ),
     ("contractors", 7003, &["carol"]),
 ];
 
@@ -124,8 +138,12 @@ impl Site {
             .iter()
             .map(|(n, g, m)| format!("{n}:x:{g}:{}\n", m.join(",")))
             .collect();
+        let mut primary = std::collections::HashSet::new();
         for (n, _, g) in USERS.iter().filter(|(_, _, g)| *g != 0) {
-            group.push_str(&format!("{n}:x:{g}:\n"));
+            // One group per primary gid: a second name of an account shares its group.
+            if primary.insert(*g) {
+                group.push_str(&format!("{n}:x:{g}:\n"));
+            }
         }
         fs::write(dir.path().join("passwd"), passwd).unwrap();
         fs::write(dir.path().join("group"), group).unwrap();

@@ -37,6 +37,23 @@ fn helpdesk_issues_only_for_its_policies_and_never_for_itself() {
         "nobody may issue a code for their own account (helpdesk1); ask a colleague"
     );
 
+    // The same account under other names: a case variant (SSSD, case_sensitive = false)
+    // and a fully-qualified name, for issue and replace (fixed: the handler's unit test).
+    for name in ["HELPDESK1", "helpdesk1@corp.example"] {
+        for args in [vec!["issue", name], vec!["replace", name]] {
+            let (rc, v) = site.ctl_json_as("helpdesk1", &args);
+            assert_ne!(rc, 0, "{args:?}: {v}");
+            assert_eq!(
+                error_of(&v),
+                format!(
+                    "nobody may {} a code for their own account ({name}, which is the same account as helpdesk1 (uid 2101)); ask a colleague",
+                    args[0]
+                ),
+                "{args:?}"
+            );
+        }
+    }
+
     let (rc, v) = site.ctl_json_as("helpdesk1", &["list"]);
     assert_eq!(rc, 0);
     assert_eq!(v["credentials"].as_array().unwrap().len(), 1);

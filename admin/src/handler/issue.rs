@@ -38,11 +38,22 @@ fn authorize<'a>(
             ),
         ));
     }
-    if user == caller.name {
+    // The account, not the name: several names may reach one uid (a case variant under
+    // SSSD's case_sensitive = false, a short and a fully-qualified name, shared uids).
+    let target_uid = site.directory().uid_of(user)?;
+    if user == caller.name || target_uid == Some(caller.uid) {
+        let same = if user == caller.name {
+            String::new()
+        } else {
+            format!(
+                ", which is the same account as {} (uid {})",
+                caller.name, caller.uid
+            )
+        };
         return Err(deny(
             user,
             format!(
-                "nobody may {} a code for their own account ({user}); ask a colleague",
+                "nobody may {} a code for their own account ({user}{same}); ask a colleague",
                 action.as_str()
             ),
         ));

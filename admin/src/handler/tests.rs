@@ -6,14 +6,20 @@ use sparekey_admin_protocol::IssueArgs;
 use sparekey_core::audit::NoSink;
 use sparekey_core::identity::Directory;
 use sparekey_core::{Site, SiteKey};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Users (uid, name, groups) as the test says, counting group lookups.
+/// Users (name, uid, groups) as the test says, in order (a uid's name is its first entry's,
+/// as in a passwd file), counting group lookups.
 #[derive(Debug, Default)]
 struct FakeDirectory {
-    users: HashMap<String, (u32, Vec<String>)>,
+    users: Vec<(String, (u32, Vec<String>))>,
     lookups: Mutex<u32>,
+}
+
+impl FakeDirectory {
+    fn get(&self, user: &str) -> Option<&(u32, Vec<String>)> {
+        self.users.iter().find(|(n, _)| n == user).map(|(_, v)| v)
+    }
 }
 
 impl FakeDirectory {
@@ -36,11 +42,11 @@ impl FakeDirectory {
 impl Directory for FakeDirectory {
     fn groups_of(&self, user: &str) -> Result<Vec<String>, sparekey_core::Error> {
         *self.lookups.lock().unwrap() += 1;
-        Ok(self
-            .users
-            .get(user)
-            .map(|(_, g)| g.clone())
-            .unwrap_or_default())
+        Ok(self.get(user).map(|(_, g)| g.clone()).unwrap_or_default())
+    }
+
+    fn uid_of(&self, user: &str) -> Result<Option<u32>, sparekey_core::Error> {
+        Ok(self.get(user).map(|(uid, _)| *uid))
     }
 
     fn user_name(&self, uid: u32) -> Result<Option<String>, sparekey_core::Error> {
@@ -61,7 +67,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let daemon = "[store]\npath = \"sparekey.db\"\nkey-file = \"site.key\"\n[audit]\nsyslog = false\n\
-        [[admin.role]]\nname = \"helpdesk\"\ngroups = [\"helpdesk\"]\nmay = [\"issue\", \"list\"]\npolicies = [\"staff\"]\n";
+        [[admin.role]]\nname = \"helpdesk\"\ngroups = [\"helpdesk\"]\nmay = [\"issue\", \"replace\", \"fixed\", \"list\"]\npolicies = [\"staff\"]\n";
     std::fs::write(dir.path().join("sparekey.toml"), daemon).unwrap();
     std::fs::write(
         dir.path().join("policy.toml"),
@@ -71,7 +77,9 @@ fn fixture() -> Fixture {
     let path = dir.path().join("sparekey.toml");
     let config = sparekey_conf::load(&path).unwrap();
     let directory = Arc::new(FakeDirectory::with(&[
-        ("helen", 1001, &["helpdesk"]),
+        ("helen", 1001, &["helpdesk", "staff"]),
+        // Another name of helen's account, as SSSD answers a case variant.
+        ("HELEN", 1001, &["helpdesk", "staff"]),
         ("alice", 1002, &["staff"]),
         ("bob", 1003, &["contractors"]),
     ]));
@@ -108,7 +116,7 @@ fn the_callers_roles_and_the_users_policy_come_from_the_directory() {
     let helen = Caller::resolve(&*f.directory, 1001, 42).unwrap();
     assert_eq!(
         (helen.name.as_str(), helen.groups.as_slice()),
-        ("helen", &["helpdesk".to_string()][..])
+        ("helen", &["helpdesk".to_string(), "staff".to_string()][..])
     );
     // alice is staff: helen's role covers her policy.
     let issued = handle(&f.site, &helen, issue_for("alice"), now());
@@ -131,4 +139,34 @@ fn a_caller_the_directory_does_not_know_holds_no_role() {
         panic!("a stranger may not issue")
     };
     assert!(error.contains("uid:4242"), "{error}");
+}
+
+#[test]
+fn nobody_issues_for_their_own_account_under_another_name() {
+    let f = fixture();
+    let helen = Caller::resolve(&*f.directory, 1001, 42).unwrap();
+    for (name, request) in [
+        ("helen", issue_for("helen")),
+        ("HELEN", issue_for("HELEN")),
+        (
+            "HELEN",
+            Request::Replace(IssueArgs {
+                user: "HELEN".into(),
+                ..IssueArgs::default()
+            }),
+        ),
+        (
+            "HELEN",
+            Request::Fixed(sparekey_admin_protocol::FixedArgs {
+                user: "HELEN".into(),
+                passcode: "blue harbour 42".into(),
+                ..Default::default()
+            }),
+        ),
+    ] {
+        let Response::Error { error } = handle(&f.site, &helen, request, now()) else {
+            panic!("{name}: issued for the caller's own account")
+        };
+        assert!(error.contains("own account"), "{name}: {error}");
+    }
 }
