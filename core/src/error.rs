@@ -29,6 +29,10 @@ pub enum Error {
     /// A change that takes a restart to apply.
     #[error("{0}")]
     RestartNeeded(String),
+    /// What a hot path gathered cannot be written (a full or read-only disk): codes are
+    /// refused until it can be.
+    #[error("codes are refused until the store can be written again (fail closed): {0}")]
+    Unwritable(String),
     /// The operating system gave no random bytes.
     #[error("no randomness from the OS: {0}")]
     Randomness(String),

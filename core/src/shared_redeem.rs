@@ -45,12 +45,14 @@ struct Inner {
     writer: Mutex<Option<Box<dyn Store>>>,
 }
 
-/// The cache (with the number of its build) and what dropped caches left unwritten.
+/// The cache (with the number of its build), what dropped caches left unwritten, and why
+/// the store cannot be written, while it cannot.
 #[derive(Default)]
 struct Cache {
     redeemer: Option<(u64, CachedRedeemer)>,
     builds: u64,
     orphans: Vec<Batch>,
+    unwritable: Option<String>,
 }
 
 impl Cache {
@@ -100,13 +102,19 @@ impl SharedRedeemer {
 
     /// Verifies `presented` and records the outcome, as [`CachedRedeemer::redeem`] does.
     /// `Err` when the store or the group lookup fails: the cache is then dropped, as its
-    /// connection may be what failed, and nothing it gathered is lost.
+    /// connection may be what failed, and nothing it gathered is lost. `Err` too, for every
+    /// code, while the last write of what was gathered failed (a full or read-only disk): an
+    /// uncapped code accepted from the cache would otherwise go unaudited, and failures
+    /// unstored (fail closed). The next write that succeeds ends it.
     pub fn redeem(
         &self,
         policies: &PolicyFile,
         presented: &Presented<'_>,
         now: Time,
     ) -> Result<Verdict, Error> {
+        if let Some(why) = self.cache().unwritable.clone() {
+            return Err(Error::Unwritable(why));
+        }
         // NSS may be slow (LDAP, SSSD): never asked under the lock every thread shares.
         let needs_groups = policies.names_groups()
             && !self
@@ -192,10 +200,12 @@ impl SharedRedeemer {
                     if let Some((_, r)) = cache.redeemer.as_mut() {
                         r.written(&batch.failures, generations);
                     }
+                    cache.unwritable = None;
                     written += n;
                 }
                 Err(e) => {
                     *writer = None;
+                    cache.unwritable = Some(e.to_string());
                     let mut kept = vec![batch];
                     kept.append(&mut batches);
                     for batch in kept {
@@ -210,6 +220,12 @@ impl SharedRedeemer {
             }
         }
         Ok(written)
+    }
+
+    /// Why the store cannot be written now (the last write of what was gathered failed), if
+    /// it cannot: codes are refused meanwhile.
+    pub fn unwritable(&self) -> Option<String> {
+        self.cache().unwritable.clone()
     }
 }
 

@@ -71,11 +71,21 @@ impl SharedVerifier {
             let mut last_error: Option<std::time::Instant> = None;
             loop {
                 std::thread::sleep(FLUSH_INTERVAL);
-                if let Err(e) = me.flush() {
-                    if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                        last_error = Some(std::time::Instant::now());
-                        log(&format!("radius: audit events could not be written yet (kept for the next try): {e}"));
+                let was_failing = me.redeemer.unwritable().is_some();
+                match me.flush() {
+                    Err(e) => {
+                        if !was_failing {
+                            log(&format!("radius: the store cannot be written, so code requests get no answer until it can (fail closed); what was gathered is kept: {e}"));
+                            last_error = Some(std::time::Instant::now());
+                        } else if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                            last_error = Some(std::time::Instant::now());
+                            log(&format!("radius: the store still cannot be written; code requests still get no answer: {e}"));
+                        }
                     }
+                    Ok(_) if was_failing => {
+                        log("radius: the store can be written again: what was kept is written, code requests are answered");
+                    }
+                    Ok(_) => {}
                 }
             }
         })?;

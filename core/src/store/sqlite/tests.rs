@@ -669,10 +669,22 @@ fn sqlite_is_built_with_the_options_of_cargo_config() {
         "DEFAULT_MEMSTATUS=0",
         "DEFAULT_LOOKASIDE=1200,500",
         "OMIT_SHARED_CACHE",
+        "OMIT_LOAD_EXTENSION",
     ] {
         assert!(
             options.iter().any(|o| o == expected),
             "{expected} missing (LIBSQLITE3_FLAGS in .cargo/config.toml): {options:?}"
+        );
+    }
+    for unwanted in [
+        "ENABLE_FTS5",
+        "ENABLE_FTS3",
+        "ENABLE_RTREE",
+        "ENABLE_COLUMN_METADATA",
+    ] {
+        assert!(
+            !options.iter().any(|o| o == unwanted),
+            "{unwanted} is built in (LIBSQLITE3_FLAGS in .cargo/config.toml): {options:?}"
         );
     }
 }

@@ -1,0 +1,183 @@
+//! The store failing under a running sparekeyd: on a full disk (a small tmpfs, filled), RADIUS
+//! stops answering code requests within seconds (fail closed) instead of accepting codes
+//! with no audit record, and nothing it gathered is lost: once the disk has room again the
+//! failures counted before and during the fault still lock the user out, and the audit log
+//! has every answered request.
+
+use sparekey_tests::radius::{
+    auth, free_udp_port, radclient, section, tools_installed, write_secret, ClientEntry,
+};
+use sparekey_tests::site::{is_root, Site, POLICY};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SECRET: &str = "c3RvcmUtZmF1bHRzLXRlc3Qtc2VjcmV0LTMyYnl0ZXM";
+
+/// A tmpfs mounted for the test, unmounted (lazily, as sparekeyd may still hold files on it)
+/// when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount tmpfs on {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// Writes a file until the filesystem is full.
+    fn fill(&self) -> PathBuf {
+        let path = self.0.join("filler");
+        let out = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4096"])
+            .arg(format!("of={}", path.display()))
+            .output()
+            .expect("run dd");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No space left"),
+            "dd did not fill the tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// How many requests one audit event stands for: a batched one says "wrong code (3 times,
+/// ...)" or "3 times, ...".
+fn times(reason: Option<&str>) -> u64 {
+    reason
+        .and_then(|r| {
+            let end = r.find(" times")?;
+            let start = r[..end]
+                .rfind(|c: char| !c.is_ascii_digit())
+                .map_or(0, |i| i + 1);
+            r[start..end].parse().ok()
+        })
+        .unwrap_or(1)
+}
+
+/// One Access-Request, one try, one second: None when nothing answered.
+fn once(server: &str, user: &str, code: &str) -> Option<String> {
+    let input = format!(
+        "User-Name = \"{user}\"\nUser-Password = \"{code}\"\nMessage-Authenticator = 0x00\n"
+    );
+    radclient(server, "auth", SECRET, &input, 1, 1)
+        .reply
+        .map(|r| r.code)
+}
+
+#[test]
+fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a tmpfs");
+        return;
+    }
+    assert!(tools_installed(), "apt-get install freeradius-utils");
+    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
+    let clients = [ClientEntry {
+        name: "vpn-gw",
+        address: "127.0.0.1",
+        secret_file: "vpn-gw.secret",
+        service: "vpn",
+    }];
+    let site = Site::with_config(&section(&[&server], &clients), POLICY);
+    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    let disk = Tmpfs::mount(&site.path("state"), "2m");
+    let daemon = site.start();
+    let (_, code) = site.issue(&["alice", "--multi", "--service", "vpn"]);
+    assert_eq!(
+        once(&server, "alice", &code).as_deref(),
+        Some("Access-Accept")
+    );
+    // Two wrong codes (of the five the policy allows), written by the next batch.
+    for _ in 0..2 {
+        assert_eq!(
+            once(&server, "alice", "00000-00000").as_deref(),
+            Some("Access-Reject")
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+
+    let filler = disk.fill();
+    // Two more, counted before sparekeyd knows the disk is full ...
+    for _ in 0..2 {
+        assert_eq!(
+            once(&server, "alice", "00000-00000").as_deref(),
+            Some("Access-Reject")
+        );
+    }
+    // ... then, once a batch could not be written (every half second), no answer at all,
+    // for a right code too: the NAS fails over or the usual MFA decides.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        once(&server, "alice", &code),
+        None,
+        "accepted while unwritable"
+    );
+    assert_eq!(once(&server, "alice", "00000-00000"), None);
+    assert!(
+        daemon
+            .log_text()
+            .contains("cannot be written, so code requests get no answer"),
+        "{}",
+        daemon.log_text()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        daemon.log_text().contains("can be written again"),
+        "{}",
+        daemon.log_text()
+    );
+    // The four failures survived the fault: the right code still works (4 of 5) ...
+    assert_eq!(
+        once(&server, "alice", &code).as_deref(),
+        Some("Access-Accept")
+    );
+    // ... and the fifth locks alice out.
+    assert_eq!(
+        once(&server, "alice", "00000-00000").as_deref(),
+        Some("Access-Reject")
+    );
+    let locked = auth(&server, SECRET, "alice", &code);
+    assert_eq!(
+        locked.reply.map(|r| r.code).as_deref(),
+        Some("Access-Reject")
+    );
+    // Every answered request is in the audit log: 2 accepts, 5 failures, and the refusal
+    // after the lockout; nothing was answered during the fault.
+    std::thread::sleep(Duration::from_secs(1));
+    let (rc, v) = site.ctl_json(&["audit", "--user", "alice", "--limit", "100"]);
+    assert_eq!(rc, 0, "{v}");
+    let events = v["events"].as_array().unwrap();
+    let count = |action: &str, reason: Option<&str>| -> u64 {
+        events
+            .iter()
+            .filter(|e| e["action"] == action)
+            .filter(|e| reason.is_none_or(|r| e["reason"].as_str().is_some_and(|x| x.contains(r))))
+            .map(|e| times(e["reason"].as_str()))
+            .sum()
+    };
+    assert_eq!(count("redeem", None), 2, "{events:#?}");
+    assert_eq!(count("failure", Some("wrong code")), 5, "{events:#?}");
+    assert_eq!(count("lockout", None), 1, "{events:#?}");
+    drop(daemon);
+}
