@@ -181,15 +181,39 @@ fn yes() -> bool {
 }
 
 /// `[radius]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RadiusConfig {
     /// UDP addresses to answer on, e.g. "127.0.0.1:1812" or "[::1]:1812". Empty: RADIUS off.
     #[serde(default)]
     pub listen: Vec<Spanned<String>>,
+    /// How long the answer to a request that changed state (a single-use or capped code, a
+    /// first use) is kept for its retransmits, in the store (default 60s; 5s to 1h).
+    #[serde(default = "default_replay_window")]
+    pub replay_window: Spanned<crate::Duration>,
     /// NAS clients allowed to ask.
     #[serde(default)]
     pub client: Vec<RadiusClientConfig>,
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        RadiusConfig {
+            listen: Vec::new(),
+            replay_window: default_replay_window(),
+            client: Vec::new(),
+        }
+    }
+}
+
+/// The shortest and longest `[radius] replay-window`.
+pub const REPLAY_WINDOW_RANGE: (crate::Duration, crate::Duration) = (
+    crate::Duration::from_secs(5),
+    crate::Duration::from_secs(3600),
+);
+
+fn default_replay_window() -> Spanned<crate::Duration> {
+    Spanned::new(0..0, crate::Duration::from_secs(60))
 }
 
 /// `[[radius.client]]`

@@ -262,6 +262,14 @@ fn check_daemon(
             }
         }
     }
+    let window = *d.radius.replay_window.get_ref();
+    let (shortest, longest) = crate::daemon::REPLAY_WINDOW_RANGE;
+    if !(shortest..=longest).contains(&window) {
+        err(
+            d.radius.replay_window.span(),
+            format!("replay-window {window} is out of range; expected {shortest} to {longest}"),
+        );
+    }
     for l in &d.radius.listen {
         if l.get_ref().parse::<SocketAddr>().is_err() {
             err(

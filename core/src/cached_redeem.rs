@@ -9,7 +9,7 @@
 
 use crate::audit::{AuditBatch, AuditEvent, EventRef};
 use crate::decision::{self, Attempt, Decision, Login, Reason, StateQuery};
-use crate::store::{failure_rows, Generations, RedeemRequest, Store};
+use crate::store::{failure_rows, Generations, RedeemRequest, Replay, Store};
 use crate::{Code, Error, SiteKey, Time, Verdict};
 use sparekey_conf::PolicyFile;
 use std::collections::HashMap;
@@ -54,6 +54,8 @@ pub struct Presented<'a> {
     pub source: &'a str,
     /// The code.
     pub code: &'a Code,
+    /// For a request that may be retransmitted: where its answer is kept (see [`Replay`]).
+    pub replay: Option<Replay<'a>>,
 }
 
 #[derive(Debug)]
@@ -231,6 +233,7 @@ impl CachedRedeemer {
             now,
             query,
             known: None,
+            replay: presented.replay,
         };
         let decide =
             |state: &decision::UserState| decision::decide(state, unwritten, policy, &attempt, now);

@@ -97,6 +97,7 @@ impl Fixture {
             host: None,
             source: "radius client=gw",
             code,
+            replay: None,
         };
         self.redeemer
             .redeem(&self.policies, &presented, now, &lookup)

@@ -174,6 +174,25 @@ impl Reason {
         }
     }
 
+    /// The inverse of [`Reason::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Reason::Disabled,
+            Reason::NotEligible,
+            Reason::LockedOut,
+            Reason::WrongCode,
+            Reason::Expired,
+            Reason::NotYetValid,
+            Reason::UsedUp,
+            Reason::Revoked,
+            Reason::WrongService,
+            Reason::WrongHost,
+            Reason::KindNotAllowed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+
     /// Whether this refusal counts towards lockout: only a code that matches nothing, which is
     /// what guessing produces. A code that matched a real but spent, expired or out-of-scope
     /// credential shows knowledge of that code, not guessing, and must not lock its owner out.
@@ -285,11 +304,41 @@ impl Decision {
         }
     }
 
+    /// The answer kept for a retransmitted request, given again: it changes nothing, and its
+    /// audit event says that it is the first answer again.
+    pub fn replayed(verdict: Verdict) -> Self {
+        let (action, credential, reason) = match &verdict {
+            Verdict::Accepted { credential, .. } => {
+                (Action::Redeem, Some(credential.clone()), None)
+            }
+            Verdict::Rejected(r) => (Action::Failure, None, Some(r.as_str())),
+        };
+        let why = match reason {
+            Some(r) => format!("{r}; {REPLAYED}"),
+            None => REPLAYED.to_string(),
+        };
+        Decision {
+            verdict,
+            effects: Effects::default(),
+            event: LoginEvent {
+                action,
+                credential,
+                reason: Some(Cow::Owned(why)),
+            },
+            lockout: None,
+            uses_left: None,
+        }
+    }
+
     /// Its audit events, in order.
     pub fn events(&self) -> impl Iterator<Item = &LoginEvent> {
         std::iter::once(&self.event).chain(&self.lockout)
     }
 }
+
+/// The audit reason of an answer given again to a retransmitted request.
+pub const REPLAYED: &str =
+    "a retransmit of a request already answered: the same answer again, nothing spent twice";
 
 /// Whether a user could be asked for a code here and now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,6 +73,7 @@ impl<'a> LoginCheck<'a> {
             now,
             query: StateQuery::for_login(l.user, policy, now),
             known: Some(&self.snapshot),
+            replay: None,
         };
         store.redeem(&request, &decide)
     }
@@ -114,6 +115,7 @@ pub fn redeem(
                     failures_after: now,
                 },
                 known: None,
+                replay: None,
             };
             store.record(request.event(&decision.event))?;
             return Ok(decision.verdict);
@@ -126,6 +128,7 @@ pub fn redeem(
         now,
         query: StateQuery::for_login(login.user, policy, now),
         known: None,
+        replay: None,
     };
     Ok(store.redeem(&request, &decide)?.decision.verdict)
 }

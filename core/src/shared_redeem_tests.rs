@@ -85,6 +85,7 @@ impl Fixture {
             host: None,
             source: "test",
             code: &code,
+            replay: None,
         };
         self.redeemer
             .redeem(&self.policies, &presented, now)
@@ -245,6 +246,7 @@ fn policies_by_group_are_matched_through_the_directory_once_per_ttl() {
         host: None,
         source: "test",
         code: &code,
+        replay: None,
     };
     assert_eq!(
         f.redeemer.redeem(&f.policies, &bob, t0()).unwrap(),

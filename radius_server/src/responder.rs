@@ -9,7 +9,7 @@ use crate::clients::{ClientTable, RadiusClient};
 use crate::dedup::{ReplyCache, RequestKey};
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
-use crate::verifier::{CodeRequest, Verifier};
+use crate::verifier::{retransmit_key, CodeRequest, Verifier};
 use sparekey_conf::Config;
 use sparekey_core::{rfc3339, Code, Time, Verdict};
 use sparekey_radius_codec::{
@@ -232,11 +232,19 @@ impl<V: Verifier> Responder<V> {
             }
         };
         let source = source::describe(&client.name, packet);
+        let key = retransmit_key(
+            &client.name,
+            at.from,
+            packet.identifier(),
+            packet.authenticator(),
+        );
         let request = CodeRequest {
             user: &user,
             service: &client.service,
             source: &source,
             code: &code,
+            retransmit_key: &key,
+            replay_window: snap.config.daemon.radius.replay_window.get_ref().as_secs(),
         };
         match self.verifier.verify(&snap.config.policy, &request, at.wall) {
             Ok(Verdict::Accepted { not_after, .. }) => {

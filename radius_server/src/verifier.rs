@@ -5,6 +5,7 @@ use crate::Error;
 use sparekey_conf::PolicyFile;
 use sparekey_core::cached_redeem::Presented;
 use sparekey_core::shared_redeem::SharedRedeemer;
+use sparekey_core::store::Replay;
 use sparekey_core::{Code, Site, Time, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,33 @@ pub struct CodeRequest<'a> {
     pub source: &'a str,
     /// The code (the User-Password, normalised).
     pub code: &'a Code,
+    /// The request's identity for its retransmits: client, source, Identifier and Request
+    /// Authenticator (see [`retransmit_key`]).
+    pub retransmit_key: &'a [u8],
+    /// How long an answer that changed state is kept for them.
+    pub replay_window: u64,
+}
+
+/// The identity of a request as its retransmits repeat it (RFC 5080 section 2.2.2): the
+/// client, the source address and port, the Identifier and the Request Authenticator.
+pub fn retransmit_key(
+    client: &str,
+    from: std::net::SocketAddr,
+    identifier: u8,
+    authenticator: &[u8; 16],
+) -> Vec<u8> {
+    let ip = match from.ip() {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        std::net::IpAddr::V6(v6) => v6,
+    };
+    let mut key = Vec::with_capacity(client.len() + 36);
+    key.extend_from_slice(client.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&ip.octets());
+    key.extend_from_slice(&from.port().to_be_bytes());
+    key.push(identifier);
+    key.extend_from_slice(authenticator);
+    key
 }
 
 /// Verifies codes and records each outcome (use counts, failures, audit).
@@ -108,6 +136,10 @@ impl Verifier for SharedVerifier {
             host: None,
             source: request.source,
             code: request.code,
+            replay: Some(Replay {
+                key: request.retransmit_key,
+                until: sparekey_core::after(now, request.replay_window),
+            }),
         };
         Ok(self.redeemer.redeem(policies, &presented, now)?)
     }

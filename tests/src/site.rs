@@ -262,7 +262,12 @@ impl Site {
         let mut full = vec!["issue"];
         full.extend_from_slice(args);
         let (rc, v) = self.ctl_json(&full);
-        assert_eq!(rc, 0, "issue failed: {v}");
+        assert_eq!(
+            rc,
+            0,
+            "issue failed: {v}\nsparekeyd's log:\n{}",
+            read(&self.dir.path().join("sparekeyd.log"))
+        );
         (
             v["id"].as_str().unwrap().to_string(),
             v["code"].as_str().unwrap().to_string(),

@@ -540,3 +540,40 @@ fn a_reload_takes_a_new_secret_and_refuses_an_unsafe_one() {
         "Access-Accept",
     );
 }
+
+#[test]
+fn a_retransmit_after_the_duplicate_cache_gets_the_first_accept_and_spends_nothing() {
+    let r = radius_site();
+    let issued = r.issue(&["alice", "--service", "vpn"]);
+    let input = format!(
+        "User-Name = alice\nUser-Password = \"{}\"\nMessage-Authenticator = 0x00\n",
+        code_of(&issued)
+    );
+    let request = capture_request(SECRET, &input);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 4096];
+    // The first Access-Accept is lost on its way back (the test ignores it) ...
+    s.send_to(&request, &r.v4).unwrap();
+    let n = s.recv(&mut buf).expect("an answer");
+    assert_eq!(buf[..n][0], 2, "Access-Accept");
+    // ... and the NAS retransmits after 10 s, past the 5 s duplicate cache (radcli's
+    // default timeout): the same Accept, the single-use code not spent twice.
+    std::thread::sleep(Duration::from_secs(10));
+    s.send_to(&request, &r.v4).unwrap();
+    let n = s.recv(&mut buf).expect("an answer to the retransmit");
+    assert_eq!(buf[..n][0], 2, "Access-Accept again, not Access-Reject");
+    let events = r.audit("alice", 5);
+    let redeems: Vec<_> = events.iter().filter(|e| e["action"] == "redeem").collect();
+    assert_eq!(redeems.len(), 2, "{events:?}");
+    assert!(
+        redeems[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("retransmit"),
+        "{events:?}"
+    );
+    // A new request with the code is refused: it was used once.
+    let fresh = auth(&r.v4, SECRET, "alice", &code_of(&issued));
+    expect_reply(&fresh, "Access-Reject");
+}

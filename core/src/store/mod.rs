@@ -56,6 +56,21 @@ pub struct RedeemRequest<'a> {
     /// The state read earlier in this login (to ask whether to prompt), reused when nothing
     /// changed since.
     pub known: Option<&'a LoginSnapshot>,
+    /// For a request that may be retransmitted (RADIUS): where its answer is kept.
+    pub replay: Option<Replay<'a>>,
+}
+
+/// The key a retransmitted request is known by, and until when its answer is kept. A request
+/// whose answer changed state (a use spent, a window started) has that answer kept under
+/// its key; the same request again before `until` gets it again, and nothing is decided,
+/// spent or counted twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Replay<'a> {
+    /// The request's identity: for RADIUS the client, source, Identifier and Request
+    /// Authenticator.
+    pub key: &'a [u8],
+    /// Kept until then.
+    pub until: Time,
 }
 
 impl RedeemRequest<'_> {

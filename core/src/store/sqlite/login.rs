@@ -3,10 +3,10 @@
 
 use super::{read_generation, rows, store_error, SqliteStore};
 use crate::audit::AuditEvent;
-use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
-use crate::store::{failure_rows, Generations, LoginSnapshot, RedeemRequest, Redeemed};
-use crate::{Error, Time};
-use rusqlite::{params, Connection, Transaction};
+use crate::decision::{Decision, FailureCounts, Reason, StateQuery, UserState};
+use crate::store::{failure_rows, Generations, LoginSnapshot, RedeemRequest, Redeemed, Replay};
+use crate::{Error, Time, Verdict};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A user's credentials and the universal ones, ended after ?2.
 pub(super) const USER_CREDENTIALS_SQL: &str = concat!(
@@ -83,6 +83,92 @@ fn apply(tx: &Transaction<'_>, decision: &Decision, user: &str) -> rusqlite::Res
     Ok(true)
 }
 
+/// Replies kept past their time are deleted this many at a time, oldest first, by each
+/// redeem that keeps one: the table stays as small as the window's traffic.
+const PRUNE_REPLIES: i64 = 16;
+
+/// The answer kept for `replay`, if it is still kept at `now`, as a decision that changes
+/// nothing and says so in its audit event.
+fn replayed(
+    tx: &Transaction<'_>,
+    replay: &Replay<'_>,
+    now: Time,
+) -> rusqlite::Result<Option<Decision>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT credential, not_after, counted, activates, reason FROM replies WHERE key = ?1 AND until > ?2",
+        )?
+        .query_row(params![replay.key, now.timestamp()], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((credential, not_after, counted, activates, reason)) = row else {
+        return Ok(None);
+    };
+    let verdict = match (credential, not_after) {
+        (Some(credential), Some(not_after)) => Verdict::Accepted {
+            credential,
+            not_after: rows::time(not_after),
+            counted,
+            activates,
+        },
+        _ => Verdict::Rejected(
+            reason
+                .as_deref()
+                .and_then(Reason::parse)
+                .unwrap_or(Reason::WrongCode),
+        ),
+    };
+    Ok(Some(Decision::replayed(verdict)))
+}
+
+/// Keeps `verdict` under `replay`'s key until its time, and prunes replies past theirs.
+fn keep_reply(
+    tx: &Transaction<'_>,
+    replay: &Replay<'_>,
+    verdict: &Verdict,
+    now: Time,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM replies WHERE id IN (SELECT id FROM replies ORDER BY id LIMIT ?1) AND until <= ?2",
+    )?
+    .execute(params![PRUNE_REPLIES, now.timestamp()])?;
+    let (credential, not_after, counted, activates, reason) = match verdict {
+        Verdict::Accepted {
+            credential,
+            not_after,
+            counted,
+            activates,
+        } => (
+            Some(credential.as_str()),
+            Some(not_after.timestamp()),
+            *counted,
+            *activates,
+            None,
+        ),
+        Verdict::Rejected(r) => (None, None, false, false, Some(r.as_str())),
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO replies (key, until, credential, not_after, counted, activates, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        replay.key,
+        replay.until.timestamp(),
+        credential,
+        not_after,
+        counted,
+        activates,
+        reason
+    ])?;
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) fn login_state_in(&self, query: &StateQuery<'_>) -> Result<LoginSnapshot, Error> {
         let fail = self.fail("read a user's credentials and failures");
@@ -108,6 +194,12 @@ impl SqliteStore {
             let path = self.path.clone();
             let out = self.transact("redeem a code", |tx, events| {
                 let sql = store_error(&path, "redeem a code");
+                if let Some(replay) = &request.replay {
+                    if let Some(first) = replayed(tx, replay, request.now).map_err(&sql)? {
+                        events.extend(first.events().map(|e| request.event(e)));
+                        return Ok(Some(first));
+                    }
+                }
                 let generation = read_generation(tx).map_err(&sql)?;
                 let decision = match known.take() {
                     Some((g, d)) if g == generation => d,
@@ -120,6 +212,9 @@ impl SqliteStore {
                 }
                 if !apply(tx, &decision, request.login.user).map_err(&sql)? {
                     return Ok(None);
+                }
+                if let (Some(replay), true) = (&request.replay, decision.effects.change_state()) {
+                    keep_reply(tx, replay, &decision.verdict, request.now).map_err(&sql)?;
                 }
                 events.extend(decision.events().map(|e| request.event(e)));
                 Ok(Some(decision))

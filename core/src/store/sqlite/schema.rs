@@ -1,7 +1,7 @@
 //! The SQLite schema, its versions and the migration between them.
 
 /// The schema version this build writes (PRAGMA user_version).
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Creates the tables of the current version.
 pub const CREATE: &str = "
@@ -53,7 +53,21 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
-PRAGMA user_version = 2;
+-- replies: the outcome of a RADIUS request that changed state (a use spent, a window
+-- started), kept until `until` under the request's key (client, source, Identifier, Request
+-- Authenticator), so that a retransmit long after the first answer gets that answer again
+-- and spends nothing twice. Pruned oldest first (by id) as new ones come.
+CREATE TABLE IF NOT EXISTS replies (
+    id          INTEGER PRIMARY KEY,
+    key         BLOB NOT NULL UNIQUE,
+    until       INTEGER NOT NULL,
+    credential  TEXT,
+    not_after   INTEGER,
+    counted     INTEGER NOT NULL,
+    activates   INTEGER NOT NULL,
+    reason      TEXT
+);
+PRAGMA user_version = 3;
 ";
 
 /// Brings a version 1 store to version 2: failures gained `count`; the generation triggers
@@ -67,6 +81,25 @@ DROP TRIGGER IF EXISTS credentials_deleted;
 DROP TRIGGER IF EXISTS failures_inserted;
 DROP TRIGGER IF EXISTS failures_deleted;
 PRAGMA user_version = 2;
+";
+
+/// Brings a version 2 store to version 3: the replies kept for RADIUS retransmits.
+pub const UPGRADE_FROM_2: &str = "
+-- replies: the outcome of a RADIUS request that changed state (a use spent, a window
+-- started), kept until `until` under the request's key (client, source, Identifier, Request
+-- Authenticator), so that a retransmit long after the first answer gets that answer again
+-- and spends nothing twice. Pruned oldest first (by id) as new ones come.
+CREATE TABLE IF NOT EXISTS replies (
+    id          INTEGER PRIMARY KEY,
+    key         BLOB NOT NULL UNIQUE,
+    until       INTEGER NOT NULL,
+    credential  TEXT,
+    not_after   INTEGER,
+    counted     INTEGER NOT NULL,
+    activates   INTEGER NOT NULL,
+    reason      TEXT
+);
+PRAGMA user_version = 3;
 ";
 
 /// Why [`migrate`] failed.
@@ -91,12 +124,13 @@ pub fn migrate(conn: &rusqlite::Connection) -> Result<(), MigrateError> {
     };
     match version(conn)? {
         VERSION => Ok(()),
-        0 | 1 => {
+        0..=2 => {
             conn.execute_batch("BEGIN IMMEDIATE;")?;
             let step = match version(conn) {
-                Ok(0) => CREATE,
-                Ok(1) => UPGRADE_FROM_1,
-                Ok(_) => "",
+                Ok(0) => CREATE.to_string(),
+                Ok(1) => format!("{UPGRADE_FROM_1}{UPGRADE_FROM_2}"),
+                Ok(2) => UPGRADE_FROM_2.to_string(),
+                Ok(_) => String::new(),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK;");
                     return Err(e.into());

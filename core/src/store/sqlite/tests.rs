@@ -688,3 +688,60 @@ fn sqlite_is_built_with_the_options_of_cargo_config() {
         );
     }
 }
+
+#[test]
+fn a_kept_answer_is_given_again_to_its_retransmit_and_nothing_is_spent_twice() {
+    use crate::decision::{Attempt, StateQuery};
+    use crate::store::{RedeemRequest, Replay};
+    let mut f = Fixture::new();
+    let code = f.issue("alice", Uses::Single);
+    let policy = f.policies.policy[0].clone();
+    let login = Login {
+        user: "alice",
+        groups: &[],
+        service: "sshd",
+        host: None,
+        source: "radius",
+    };
+    let attempt = Attempt::new(&f.key, &policy, "alice", "sshd", None, &code);
+    let try_at = |store: &mut SqliteStore, key: &[u8], now: Time| {
+        let request = RedeemRequest {
+            login: &login,
+            now,
+            query: StateQuery::for_login("alice", &policy, now),
+            known: None,
+            replay: Some(Replay {
+                key,
+                until: now + Duration::seconds(60),
+            }),
+        };
+        let decide = |state: &crate::decision::UserState| {
+            crate::decision::decide(state, 0, &policy, &attempt, now)
+        };
+        store.redeem(&request, &decide).unwrap().decision.verdict
+    };
+    let first = try_at(&mut f.store, b"request 1", t0());
+    assert!(matches!(first, Verdict::Accepted { .. }), "{first:?}");
+    // The same request 10 s later: the first answer again, the code not spent twice.
+    let again = try_at(&mut f.store, b"request 1", t0() + Duration::seconds(10));
+    assert_eq!(again, first);
+    let cred = &f.store.credentials(Some("alice"), None).unwrap()[0];
+    assert_eq!(cred.used, 1);
+    // Another request with the same code is refused, and so is the first one once its
+    // answer is no longer kept.
+    assert_eq!(
+        try_at(&mut f.store, b"request 2", t0() + Duration::seconds(10)),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+    assert_eq!(
+        try_at(&mut f.store, b"request 1", t0() + Duration::seconds(61)),
+        Verdict::Rejected(Reason::UsedUp)
+    );
+    let events = f.store.audit(Some("alice"), 10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some(crate::decision::REPLAYED)),
+        "{events:?}"
+    );
+}
