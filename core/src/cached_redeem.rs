@@ -199,9 +199,11 @@ impl CachedRedeemer {
             now,
         );
         let quiet = match &cached.verdict {
-            // An uncapped code accepted, a locked-out user refused: nothing changes.
+            // An uncapped code accepted: nothing changes.
             Verdict::Accepted { .. } => !cached.effects.change_state(),
-            Verdict::Rejected(reason) => *reason == Reason::LockedOut,
+            // A locked-out user, and an answer that cannot be a code (a flood of garbage
+            // must not cost a transaction each): refused, nothing changes.
+            Verdict::Rejected(reason) => matches!(reason, Reason::LockedOut | Reason::NotACode),
         };
         if quiet {
             self.gather(presented, &cached, now);

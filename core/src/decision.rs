@@ -81,6 +81,27 @@ pub struct Attempt<'a> {
     /// HMAC of the typed code bound to the user's policy, when the policy allows universal
     /// (break-glass) codes; see [`crate::credential::digest_subject`].
     pub universal_digest: Option<Digest>,
+    /// Whether the answer has the shape of any code the policy's kinds make (see
+    /// [`could_be_code`]); one that cannot be a code is refused without counting.
+    pub could_be_code: bool,
+}
+
+/// Whether `code` has the shape of a code `policy`'s kinds make: a generated one (temporary,
+/// universal) is letters and digits, 6 to 64 of them, as any policy's code format allows;
+/// a fixed passcode is text without control characters, at least 6 long. Bounds of every
+/// format rather than the policy's own, so that codes issued before a change of the
+/// policy's format still count. What fails both (a User-Password decoded with the wrong
+/// secret, a password typed at the code prompt where no fixed passcode exists) is no guess
+/// at a code, and must not lock the user out.
+pub fn could_be_code(policy: &Policy, code: &Code) -> bool {
+    let bytes = code.as_bytes();
+    let generated = (policy.allows_kind(Kind::Temporary) || policy.allows_kind(Kind::Universal))
+        && (6..=64).contains(&bytes.len())
+        && bytes.iter().all(u8::is_ascii_alphanumeric);
+    let fixed = policy.allows_kind(Kind::Fixed)
+        && bytes.len() >= 6
+        && std::str::from_utf8(bytes).is_ok_and(|s| !s.chars().any(char::is_control));
+    generated || fixed
 }
 
 impl<'a> Attempt<'a> {
@@ -106,6 +127,7 @@ impl<'a> Attempt<'a> {
             host,
             digest: key.digest(user, code.as_bytes()),
             universal_digest: universal,
+            could_be_code: could_be_code(policy, code),
         }
     }
 }
@@ -154,6 +176,8 @@ pub enum Reason {
     WrongHost,
     /// The policy no longer allows this kind of credential.
     KindNotAllowed,
+    /// The answer cannot be a code: wrong length or characters for any code of the policy.
+    NotACode,
 }
 
 impl Reason {
@@ -171,6 +195,7 @@ impl Reason {
             Reason::WrongService => "code not valid for this service",
             Reason::WrongHost => "code not valid on this host",
             Reason::KindNotAllowed => "policy no longer allows this kind of credential",
+            Reason::NotACode => "the answer cannot be a code (its length or characters)",
         }
     }
 
@@ -188,6 +213,7 @@ impl Reason {
             Reason::WrongService,
             Reason::WrongHost,
             Reason::KindNotAllowed,
+            Reason::NotACode,
         ]
         .into_iter()
         .find(|r| r.as_str() == text)
@@ -410,6 +436,9 @@ pub fn decide(
     let recent = recent_failures(&state.failures, policy, now).saturating_add(unwritten);
     if is_locked_out(recent, policy) {
         return Decision::refused(Reason::LockedOut, None);
+    }
+    if !attempt.could_be_code {
+        return Decision::refused(Reason::NotACode, None);
     }
     let mut usable: Option<&Credential> = None;
     let mut first_refusal: Option<(Reason, &Credential)> = None;

@@ -88,6 +88,7 @@ fn try_with(
             &crate::credential::digest_subject(Kind::Universal, user, "staff"),
             code.as_bytes(),
         )),
+        could_be_code: true,
     };
     decide(&state_of(creds), failures, policy, &attempt, now).verdict
 }
@@ -534,4 +535,43 @@ fn activation_on_first_use_starts_the_window_then() {
         t0() + Duration::days(14),
         "never past 14 days from issue"
     );
+}
+
+#[test]
+fn an_answer_that_cannot_be_a_code_is_refused_without_counting() {
+    let f = policies();
+    let policy = &f.policy[0];
+    let key = key();
+    let garbage =
+        crate::Code::from_input(&[0x9b, 0x01, 0xff, 0x42, 0x13, 0x37, 0x80, 0x7f]).unwrap();
+    let password = crate::Code::from_input(b"hunter2!").unwrap();
+    let short = crate::Code::from_input(b"123").unwrap();
+    for code in [&garbage, &password, &short] {
+        let attempt = Attempt::new(&key, policy, "alice", "sshd", Some("bastion"), code);
+        assert!(!attempt.could_be_code);
+        let d = decide(
+            &state_of(&[cred("alice", "1111111111")]),
+            0,
+            policy,
+            &attempt,
+            t0(),
+        );
+        assert_eq!(d.verdict, Verdict::Rejected(Reason::NotACode));
+        assert_eq!(d.effects, Effects::default(), "not counted toward lockout");
+    }
+    // The same password is a possible fixed passcode where the policy has them.
+    let mut with_fixed = policy.clone();
+    with_fixed.kinds.push(Kind::Fixed);
+    let attempt = Attempt::new(
+        &key,
+        &with_fixed,
+        "alice",
+        "sshd",
+        Some("bastion"),
+        &password,
+    );
+    assert!(attempt.could_be_code);
+    let d = decide(&state_of(&[]), 0, &with_fixed, &attempt, t0());
+    assert_eq!(d.verdict, Verdict::Rejected(Reason::WrongCode));
+    assert!(d.effects.count_failure.is_some());
 }

@@ -366,6 +366,11 @@ impl Drop for Daemon {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.child.wait();
+        // A failing test shows what sparekeyd said (the test harness prints a failed test's
+        // output, and only a failed test's).
+        if std::thread::panicking() {
+            eprintln!("--- sparekeyd's log ---\n{}", self.log_text());
+        }
     }
 }
 
