@@ -328,25 +328,34 @@ fn an_ipv6_listener_accepts_a_code() {
     );
 }
 
-#[test]
-fn a_retransmit_gets_the_same_reply_and_the_code_is_redeemed_once() {
-    let r = radius_site();
+/// A single-use code for alice, the exact Access-Request radclient makes for it, and a
+/// socket to send it from (one source port, so that resending it is a retransmit).
+fn single_use_request(r: &Radius) -> (serde_json::Value, Vec<u8>, std::net::UdpSocket) {
     let issued = r.issue(&["alice", "--service", "vpn"]);
     let input = format!(
         "User-Name = alice\nUser-Password = \"{}\"\nMessage-Authenticator = 0x00\n",
         code_of(&issued)
     );
     let request = capture_request(SECRET, &input);
-    // Same source port, identifier and authenticator: one socket sends it three times.
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut replies = Vec::new();
-    for _ in 0..3 {
-        s.send_to(&request, &r.v4).unwrap();
-        let mut buf = [0u8; 4096];
-        let n = s.recv(&mut buf).expect("an answer");
-        replies.push(buf[..n].to_vec());
-    }
+    (issued, request, s)
+}
+
+/// Sends `request` from `s` and returns the answer.
+fn send(s: &std::net::UdpSocket, request: &[u8], server: &str) -> Vec<u8> {
+    s.send_to(request, server).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.recv(&mut buf).expect("an answer");
+    buf[..n].to_vec()
+}
+
+#[test]
+fn a_retransmit_gets_the_same_reply_and_the_code_is_redeemed_once() {
+    let r = radius_site();
+    let (_, request, s) = single_use_request(&r);
+    // Same source port, identifier and authenticator: one socket sends it three times.
+    let replies: Vec<Vec<u8>> = (0..3).map(|_| send(&s, &request, &r.v4)).collect();
     assert_eq!(replies[0][0], 2, "Access-Accept");
     assert!(
         replies.iter().all(|x| *x == replies[0]),
@@ -544,25 +553,17 @@ fn a_reload_takes_a_new_secret_and_refuses_an_unsafe_one() {
 #[test]
 fn a_retransmit_after_the_duplicate_cache_gets_the_first_accept_and_spends_nothing() {
     let r = radius_site();
-    let issued = r.issue(&["alice", "--service", "vpn"]);
-    let input = format!(
-        "User-Name = alice\nUser-Password = \"{}\"\nMessage-Authenticator = 0x00\n",
-        code_of(&issued)
-    );
-    let request = capture_request(SECRET, &input);
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buf = [0u8; 4096];
+    let (issued, request, s) = single_use_request(&r);
     // The first Access-Accept is lost on its way back (the test ignores it) ...
-    s.send_to(&request, &r.v4).unwrap();
-    let n = s.recv(&mut buf).expect("an answer");
-    assert_eq!(buf[..n][0], 2, "Access-Accept");
+    assert_eq!(send(&s, &request, &r.v4)[0], 2, "Access-Accept");
     // ... and the NAS retransmits after 10 s, past the 5 s duplicate cache (radcli's
     // default timeout): the same Accept, the single-use code not spent twice.
     std::thread::sleep(Duration::from_secs(10));
-    s.send_to(&request, &r.v4).unwrap();
-    let n = s.recv(&mut buf).expect("an answer to the retransmit");
-    assert_eq!(buf[..n][0], 2, "Access-Accept again, not Access-Reject");
+    assert_eq!(
+        send(&s, &request, &r.v4)[0],
+        2,
+        "Access-Accept again, not Access-Reject"
+    );
     let events = r.audit("alice", 5);
     let redeems: Vec<_> = events.iter().filter(|e| e["action"] == "redeem").collect();
     assert_eq!(redeems.len(), 2, "{events:?}");

@@ -3,8 +3,32 @@
 /// The schema version this build writes (PRAGMA user_version).
 pub const VERSION: i64 = 3;
 
+/// The replies table (version 3), in a macro so that [`CREATE`] and [`UPGRADE_FROM_2`]
+/// share one text.
+macro_rules! replies_table {
+    () => {
+        "
+-- replies: the outcome of a RADIUS request that changed state (a use spent, a window
+-- started), kept until `until` under the request's key (client, source, Identifier, Request
+-- Authenticator), so that a retransmit long after the first answer gets that answer again
+-- and spends nothing twice. Pruned oldest first (by id) as new ones come.
+CREATE TABLE IF NOT EXISTS replies (
+    id          INTEGER PRIMARY KEY,
+    key         BLOB NOT NULL UNIQUE,
+    until       INTEGER NOT NULL,
+    credential  TEXT,
+    not_after   INTEGER,
+    counted     INTEGER NOT NULL,
+    activates   INTEGER NOT NULL,
+    reason      TEXT
+);
+"
+    };
+}
+
 /// Creates the tables of the current version.
-pub const CREATE: &str = "
+pub const CREATE: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS credentials (
     id          TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -53,22 +77,11 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
--- replies: the outcome of a RADIUS request that changed state (a use spent, a window
--- started), kept until `until` under the request's key (client, source, Identifier, Request
--- Authenticator), so that a retransmit long after the first answer gets that answer again
--- and spends nothing twice. Pruned oldest first (by id) as new ones come.
-CREATE TABLE IF NOT EXISTS replies (
-    id          INTEGER PRIMARY KEY,
-    key         BLOB NOT NULL UNIQUE,
-    until       INTEGER NOT NULL,
-    credential  TEXT,
-    not_after   INTEGER,
-    counted     INTEGER NOT NULL,
-    activates   INTEGER NOT NULL,
-    reason      TEXT
+",
+    replies_table!(),
+    "PRAGMA user_version = 3;
+"
 );
-PRAGMA user_version = 3;
-";
 
 /// Brings a version 1 store to version 2: failures gained `count`; the generation triggers
 /// went (they were parsed by every connection and fired per row; the store bumps the
@@ -84,23 +97,7 @@ PRAGMA user_version = 2;
 ";
 
 /// Brings a version 2 store to version 3: the replies kept for RADIUS retransmits.
-pub const UPGRADE_FROM_2: &str = "
--- replies: the outcome of a RADIUS request that changed state (a use spent, a window
--- started), kept until `until` under the request's key (client, source, Identifier, Request
--- Authenticator), so that a retransmit long after the first answer gets that answer again
--- and spends nothing twice. Pruned oldest first (by id) as new ones come.
-CREATE TABLE IF NOT EXISTS replies (
-    id          INTEGER PRIMARY KEY,
-    key         BLOB NOT NULL UNIQUE,
-    until       INTEGER NOT NULL,
-    credential  TEXT,
-    not_after   INTEGER,
-    counted     INTEGER NOT NULL,
-    activates   INTEGER NOT NULL,
-    reason      TEXT
-);
-PRAGMA user_version = 3;
-";
+pub const UPGRADE_FROM_2: &str = concat!(replies_table!(), "PRAGMA user_version = 3;\n");
 
 /// Why [`migrate`] failed.
 pub enum MigrateError {
