@@ -1,8 +1,9 @@
 //! One datagram in, at most one reply out: the RADIUS responder's decisions, without sockets.
 //!
-//! Order, cheapest refusal first: client by source address; structural decode; code;
-//! duplicate cache (a retransmit gets the stored reply, before any crypto); room in the
-//! cache; Message-Authenticator; User-Password; the code through the [`Verifier`]. Every
+//! Order, cheapest refusal first: client by source address; structural decode; code; room
+//! in the duplicate cache for a new request; Message-Authenticator; the duplicate cache (a
+//! retransmit gets the stored reply, its code not verified again); User-Password; the code
+//! through the [`Verifier`]. Every
 //! reply carries Message-Authenticator as its first attribute (the codec puts it there).
 
 use crate::clients::{ClientTable, RadiusClient};
@@ -155,28 +156,34 @@ impl<V: Verifier> Responder<V> {
             identifier: packet.identifier(),
             authenticator: *packet.authenticator(),
         };
-        // Status-Server reports liveness now: answered afresh, never from the cache.
-        if code == PacketCode::AccessRequest {
-            if self.cache.get(&key, now).is_some() {
-                self.stats.duplicates += 1;
-                return self.cache.get(&key, now);
-            }
-            if !self.cache.has_room(MAX_PACKET_LEN, now) {
-                self.stats.cache_full += 1;
-                self.note(client, &at, "dropped: the duplicate cache is full of replies from the last 5 s (a flood from this client?)");
-                return None;
-            }
+        // Status-Server reports liveness now: answered afresh, never from the cache. A full
+        // cache drops a new request before any crypto; a retransmit's kept reply is sent only
+        // once its Message-Authenticator checks (below), so a packet with its key but other
+        // content (no or a forged Message-Authenticator) gets nothing.
+        let cached = code == PacketCode::AccessRequest && self.cache.get(&key, now).is_some();
+        if code == PacketCode::AccessRequest && !cached && !self.cache.has_room(MAX_PACKET_LEN, now)
+        {
+            self.stats.cache_full += 1;
+            self.note(client, &at, "dropped: the duplicate cache is full of replies from the last 5 s (a flood from this client?)");
+            return None;
         }
         self.stats.verified += 1;
         if let Err(e) = packet.verify_request(&client.secret, client.message_authenticator) {
             self.stats.bad_authenticator += 1;
             let why = match e {
+                WireError::MissingMessageAuthenticator {
+                    code: PacketCode::StatusServer,
+                } => "dropped Status-Server without Message-Authenticator: Status-Server always needs one (RFC 5997), whatever the client's require-message-authenticator".to_string(),
                 WireError::MissingMessageAuthenticator { .. } => format!("dropped {code} without Message-Authenticator (this client must send one: require-message-authenticator = true)"),
                 WireError::BadMessageAuthenticator => format!("dropped {code} with a wrong Message-Authenticator: is the client's shared secret the one in the secret file?"),
                 e => format!("dropped {code}: {e}"),
             };
             self.note(client, &at, &why);
             return None;
+        }
+        if cached {
+            self.stats.duplicates += 1;
+            return self.cache.get(&key, now);
         }
         let built = if code == PacketCode::StatusServer {
             self.stats.status_server += 1;

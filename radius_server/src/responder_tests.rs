@@ -259,10 +259,33 @@ fn a_retransmit_gets_the_cached_reply_and_is_never_verified_twice() {
         let again = run(&mut r, &snap, &req, gw(), t0 + Duration::from_millis(ms)).unwrap();
         assert_eq!(again, first, "the same bytes, at {ms} ms");
     }
-    assert_eq!(r.verifier.seen.len(), 1);
+    assert_eq!(r.verifier.seen.len(), 1, "the code is verified once");
     assert_eq!(
-        r.stats.verified, 1,
-        "no Message-Authenticator check for retransmits"
+        r.stats.verified, 4,
+        "each retransmit's Message-Authenticator is checked before the kept reply is sent"
+    );
+    assert_eq!(r.stats.duplicates, 3);
+    // A packet with the retransmit's key (source, Identifier, Request Authenticator) but a
+    // forged Message-Authenticator gets nothing, not the kept reply.
+    let mut forged = req.clone();
+    let at = forged
+        .windows(5)
+        .position(|w| w == b"alice")
+        .expect("the User-Name");
+    forged[at + 4] = b'f';
+    let bad = r.stats.bad_authenticator;
+    assert!(run(
+        &mut r,
+        &snap,
+        &forged,
+        gw(),
+        t0 + Duration::from_millis(4999)
+    )
+    .is_none());
+    assert_eq!(
+        r.stats.bad_authenticator,
+        bad + 1,
+        "refused for its Message-Authenticator"
     );
     assert_eq!(r.stats.duplicates, 3);
     // After 5 s it is a new request: verified again (and this single-use code is now spent).
@@ -272,7 +295,7 @@ fn a_retransmit_gets_the_cached_reply_and_is_never_verified_twice() {
         PacketCode::AccessReject
     );
     assert_eq!(r.verifier.seen.len(), 2);
-    assert_eq!(r.stats.verified, 2);
+    assert_eq!(r.stats.verified, 6);
 }
 
 #[test]
@@ -545,4 +568,29 @@ fn random_truncated_and_mutated_datagrams_never_panic_or_get_answered_wrongly() 
     assert_eq!(r.stats.verified - r.stats.bad_authenticator, 0);
     let reply = run(&mut r, &snap, &good, gw(), t0).expect("the good request is still answered");
     check_reply(&reply, &good);
+}
+
+#[test]
+fn a_status_server_without_message_authenticator_is_logged_as_always_needing_one() {
+    let snap = snapshot();
+    let mut r = Responder::new(Script::default());
+    let lines = RefCell::new(Vec::<String>::new());
+    let log = |l: &str| lines.borrow_mut().push(l.to_string());
+    // From old-nas, whose requests may omit Message-Authenticator: Status-Server may not.
+    let old_nas: SocketAddr = "198.51.100.7:1645".parse().unwrap();
+    let mut bare = vec![12, 8, 0, 20];
+    bare.extend_from_slice(&[8; 16]);
+    assert!(r
+        .handle(&snap, &bare, old_nas, Instant::now(), wall(), &log)
+        .is_none());
+    let lines = lines.into_inner();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("Status-Server always needs one (RFC 5997)"),
+        "{lines:?}"
+    );
+    assert!(
+        !lines[0].contains("require-message-authenticator = true"),
+        "{lines:?}"
+    );
 }
