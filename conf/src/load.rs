@@ -107,7 +107,34 @@ pub fn parse_policy(src: &str, origin: &Path) -> Result<PolicyFile, Error> {
     Err(Error::Invalid(diags))
 }
 
+/// Why a configuration file may not be trusted, if it may not: it is writable by group or
+/// others, or owned by someone other than root and the user running this, so that someone
+/// else could change what the PAM module and sparekeyd do.
+fn file_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let shown = path.display();
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "mode {mode:04o} lets group or others change this file; expected 0640 or stricter (fix: chmod 640 {shown})"
+        ));
+    }
+    let owner = meta.uid();
+    let me = nix::unistd::geteuid().as_raw();
+    if owner != 0 && owner != me {
+        return Some(format!(
+            "owned by uid {owner}, who could change it; expected root (fix: chown root: {shown})"
+        ));
+    }
+    None
+}
+
 fn read_toml<T: DeserializeOwned>(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<(T, String)> {
+    if let Some(problem) = file_problem(path) {
+        diags.push(Diagnostic::whole_file(path, problem));
+        return None;
+    }
     let src = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => {
@@ -338,6 +365,7 @@ fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
 mod tests {
     use super::*;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     struct Files(tempfile::TempDir);
 
@@ -369,8 +397,15 @@ mod tests {
 
     #[test]
     fn shipped_examples_are_valid() {
+        // Copied with a mode of their own: the checkout's modes follow the umask of whoever
+        // made it, and a group-writable file is refused (see the next test).
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-        let cfg = load(&root.join("sparekey.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["sparekey.toml", "policy.toml"] {
+            fs::copy(root.join(name), dir.path().join(name)).unwrap();
+            fs::set_permissions(dir.path().join(name), fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        let cfg = load(&dir.path().join("sparekey.toml")).unwrap();
         assert!(cfg.policy.enabled);
         assert_eq!(cfg.policy.policy[0].name(), "staff");
         assert_eq!(cfg.daemon.admin.role.len(), 2);
@@ -389,6 +424,33 @@ mod tests {
                 && errs[0].contains("is too long; expected at most 14d"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn a_file_others_could_change_is_refused_with_the_fix() {
+        let f = Files::new("", POLICY);
+        let policy = f.0.path().join("policy.toml");
+        fs::set_permissions(&policy, fs::Permissions::from_mode(0o664)).unwrap();
+        let errs = f.errors();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("policy.toml:")
+                && errs[0].ends_with(&format!(
+                    "mode 0664 lets group or others change this file; expected 0640 or stricter (fix: chmod 640 {})",
+                    policy.display()
+                )),
+            "{errs:?}"
+        );
+        fs::set_permissions(&policy, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(f.load().is_ok());
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&policy, Some(4242), None).unwrap();
+            let errs = f.errors();
+            assert!(
+                errs[0].contains("owned by uid 4242, who could change it; expected root"),
+                "{errs:?}"
+            );
+        }
     }
 
     #[test]

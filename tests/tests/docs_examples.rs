@@ -44,7 +44,15 @@ fn man_example(page: &str) -> String {
 
 #[test]
 fn the_shipped_examples_pass_the_check() {
-    let (code, out) = check(&root().join("examples/sparekey.toml"));
+    // Copied with a mode of their own: a checkout's modes follow its maker's umask, and
+    // sparekeyd refuses a configuration file that group or others could change.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sparekey.toml", "policy.toml"] {
+        let to = dir.path().join(name);
+        std::fs::copy(root().join("examples").join(name), &to).unwrap();
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    }
+    let (code, out) = check(&dir.path().join("sparekey.toml"));
     assert_eq!(code, Some(0), "{out}");
 }
 

@@ -125,6 +125,14 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != 0 && meta.uid() != me {
+            return Err(fail(format!(
+                "owned by uid {}, who could change every credential in it; expected root (fix: chown root: {})",
+                meta.uid(),
+                path.display()
+            )));
+        }
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -745,3 +745,19 @@ fn a_kept_answer_is_given_again_to_its_retransmit_and_nothing_is_spent_twice() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_store_someone_else_owns_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // chown needs root
+    }
+    let f = Fixture::new();
+    std::os::unix::fs::chown(&f.store.path, Some(4242), None).unwrap();
+    let err = SqliteStore::open_existing(&f.store.path, f.key.clone(), Arc::new(NoSink))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("owned by uid 4242, who could change every credential in it; expected root (fix: chown root: "),
+        "{err}"
+    );
+}
