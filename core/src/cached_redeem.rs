@@ -381,6 +381,9 @@ impl CachedRedeemer {
         if !due {
             return Ok(());
         }
+        // A store deleted or replaced under this connection: refuse rather than answer from
+        // what it held (a revoke in the new file would never be seen).
+        self.store.check_unchanged()?;
         let generation = self.store.generation()?;
         if self.generation != Some(generation) {
             let ours = self

@@ -29,6 +29,9 @@ pub enum Error {
     /// A change that takes a restart to apply.
     #[error("{0}")]
     RestartNeeded(String),
+    /// The store's file was deleted or replaced while a long-running process used it.
+    #[error("store {0} was deleted or replaced while sparekeyd runs; codes are refused, and no new store is made in its place, until sparekeyd is restarted (it then opens the file at that path)")]
+    StoreReplaced(String),
     /// What a hot path gathered cannot be written (a full or read-only disk): codes are
     /// refused until it can be.
     #[error("codes are refused until the store can be written again (fail closed): {0}")]

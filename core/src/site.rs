@@ -18,10 +18,52 @@ pub struct Site {
     config_path: PathBuf,
     config: RwLock<Arc<Config>>,
     key: Arc<SiteKey>,
-    sink: Arc<dyn AuditSink>,
+    store: Arc<StoreAccess>,
     directory: Arc<dyn Directory>,
     redeemer: SharedRedeemer,
     started: Time,
+}
+
+/// How a long-running process opens its store: the first time (at start) creating it when
+/// missing, and from then on only the store it first opened. A store deleted or replaced
+/// meanwhile is refused ([`Error::StoreReplaced`]), never made anew: the admin side would
+/// otherwise write to a new empty file while connections still held open read the old one.
+struct StoreAccess {
+    /// `[store]` as at start ([`Site::reload`] refuses a change).
+    config: sparekey_conf::StoreConfig,
+    key: Arc<SiteKey>,
+    sink: Arc<dyn AuditSink>,
+    /// What the first connection opened.
+    identity: std::sync::OnceLock<String>,
+}
+
+impl StoreAccess {
+    fn open(&self) -> Result<Box<dyn Store>, Error> {
+        let location = || self.config.path.display().to_string();
+        let Some(first) = self.identity.get() else {
+            let store = store::open(
+                &self.config,
+                OpenMode::Create,
+                self.key.clone(),
+                self.sink.clone(),
+            )?;
+            let _ = self.identity.set(store.identity());
+            return Ok(store);
+        };
+        if !store::exists(&self.config)? {
+            return Err(Error::StoreReplaced(location()));
+        }
+        let store = store::open(
+            &self.config,
+            OpenMode::Existing,
+            self.key.clone(),
+            self.sink.clone(),
+        )?;
+        if store.identity() != *first {
+            return Err(Error::StoreReplaced(location()));
+        }
+        Ok(store)
+    }
 }
 
 impl std::fmt::Debug for Site {
@@ -43,17 +85,15 @@ impl Site {
         started: Time,
     ) -> Arc<Self> {
         // [store] cannot change without a restart (see [`Site::reload`]): the hot path's
-        // connections are opened from the one in force at start.
-        let (store_config, open_key, open_sink) =
-            (config.daemon.store.clone(), key.clone(), sink.clone());
-        let open: StoreOpener = Arc::new(move || {
-            store::open(
-                &store_config,
-                OpenMode::Create,
-                open_key.clone(),
-                open_sink.clone(),
-            )
+        // connections are opened through the same access as the admin side's.
+        let store = Arc::new(StoreAccess {
+            config: config.daemon.store.clone(),
+            key: key.clone(),
+            sink,
+            identity: std::sync::OnceLock::new(),
         });
+        let access = store.clone();
+        let open: StoreOpener = Arc::new(move || access.open());
         Arc::new(Site {
             config_path: config_path.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
@@ -64,7 +104,7 @@ impl Site {
                 CacheLimits::default(),
             ),
             key,
-            sink,
+            store,
             directory,
             started,
         })
@@ -98,15 +138,10 @@ impl Site {
         self.started
     }
 
-    /// Opens the store named by the configuration in force, creating it when missing.
+    /// Opens the store: the first time creating it when missing, from then on only the
+    /// store first opened ([`Error::StoreReplaced`] when it was deleted or replaced).
     pub fn open_store(&self) -> Result<Box<dyn Store>, Error> {
-        let config = self.config();
-        store::open(
-            &config.daemon.store,
-            OpenMode::Create,
-            self.key.clone(),
-            self.sink.clone(),
-        )
+        self.store.open()
     }
 
     /// Writes what the hot path gathered and has not written yet (failures that decide a

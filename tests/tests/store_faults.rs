@@ -181,3 +181,62 @@ fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
     assert_eq!(count("lockout", None), 1, "{events:#?}");
     drop(daemon);
 }
+
+#[test]
+fn a_store_deleted_or_replaced_under_sparekeyd_is_refused_and_never_made_anew() {
+    assert!(tools_installed(), "apt-get install freeradius-utils");
+    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
+    let clients = [ClientEntry {
+        name: "vpn-gw",
+        address: "127.0.0.1",
+        secret_file: "vpn-gw.secret",
+        service: "vpn",
+    }];
+    let site = Site::with_config(&section(&[&server], &clients), POLICY);
+    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    let daemon = site.start();
+    let (_, code) = site.issue(&["alice", "--multi", "--service", "vpn"]);
+    assert_eq!(
+        once(&server, "alice", &code).as_deref(),
+        Some("Access-Accept")
+    );
+
+    // Replaced: a copy takes the store's name (another inode), as a restore from a backup
+    // done under a running sparekeyd would.
+    let store = site.path("state/sparekey.db");
+    let copy = site.path("state/copy.db");
+    std::fs::copy(&store, &copy).unwrap();
+    std::fs::rename(&copy, &store).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        once(&server, "alice", &code),
+        None,
+        "answered from the old file"
+    );
+    let (rc, v) = site.ctl_json(&["revoke", "alice"]);
+    assert_ne!(rc, 0);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("was deleted or replaced while sparekeyd runs"),
+        "{v}"
+    );
+
+    // Deleted: nothing makes a new empty store at its path.
+    std::fs::remove_file(&store).unwrap();
+    let (rc, v) = site.ctl_json(&["issue", "bob"]);
+    assert_ne!(rc, 0, "{v}");
+    assert!(
+        !store.exists(),
+        "a new store was made in place of the deleted one"
+    );
+    assert_eq!(once(&server, "alice", &code), None);
+    assert!(
+        daemon
+            .log_text()
+            .contains("was deleted or replaced while sparekeyd runs"),
+        "{}",
+        daemon.log_text()
+    );
+}

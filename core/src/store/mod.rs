@@ -193,6 +193,14 @@ pub trait Store: Send + std::fmt::Debug {
 
     /// Checks the audit chain; returns the seq of the first event whose HMAC does not match.
     fn verify_audit_chain(&self) -> Result<Option<i64>, Error>;
+
+    /// What this connection opened, as the system names it (for SQLite the file's device and
+    /// inode): two connections with the same identity reach the same store.
+    fn identity(&self) -> String;
+
+    /// Whether the store's name still leads to what this connection opened; `Err` when it
+    /// was deleted or replaced since (a connection to a deleted file reads on, unaware).
+    fn check_unchanged(&self) -> Result<(), Error>;
 }
 
 /// Whether [`open`] may create a store that does not exist yet.

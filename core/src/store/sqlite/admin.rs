@@ -331,6 +331,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn identity(&self) -> String {
+        format!("{}:{}", self.file_id.0, self.file_id.1)
+    }
+
+    fn check_unchanged(&self) -> Result<(), Error> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.file_id => Ok(()),
+            _ => Err(Error::StoreReplaced(self.location())),
+        }
+    }
+
     fn verify_audit_chain(&self) -> Result<Option<i64>, Error> {
         let fail = self.fail("verify the audit chain");
         let sql = format!(

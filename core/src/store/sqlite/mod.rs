@@ -51,6 +51,8 @@ pub struct SqliteStore {
     state_changed: Arc<AtomicBool>,
     /// Whether commits wait for the disk (synchronous=FULL) now.
     durable: bool,
+    /// The device and inode of the file this connection opened.
+    file_id: (u64, u64),
     key: Arc<SiteKey>,
     sink: Arc<dyn AuditSink>,
 }
@@ -176,6 +178,7 @@ impl SqliteStore {
             wal: PathBuf::from(wal),
             state_changed,
             durable: true,
+            file_id: (meta.dev(), meta.ino()),
             key,
             sink,
         })
