@@ -59,6 +59,20 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A site answering RADIUS on 127.0.0.1 for one client, and that address.
+fn radius_site() -> (Site, String) {
+    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
+    let clients = [ClientEntry {
+        name: "vpn-gw",
+        address: "127.0.0.1",
+        secret_file: "vpn-gw.secret",
+        service: "vpn",
+    }];
+    let site = Site::with_config(&section(&[&server], &clients), POLICY);
+    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    (site, server)
+}
+
 /// How many requests one audit event stands for: a batched one says "wrong code (3 times,
 /// ...)" or "3 times, ...".
 fn times(reason: Option<&str>) -> u64 {
@@ -90,15 +104,7 @@ fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
         return;
     }
     assert!(tools_installed(), "apt-get install freeradius-utils");
-    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
-    let clients = [ClientEntry {
-        name: "vpn-gw",
-        address: "127.0.0.1",
-        secret_file: "vpn-gw.secret",
-        service: "vpn",
-    }];
-    let site = Site::with_config(&section(&[&server], &clients), POLICY);
-    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    let (site, server) = radius_site();
     let disk = Tmpfs::mount(&site.path("state"), "2m");
     let daemon = site.start();
     let (_, code) = site.issue(&["alice", "--multi", "--service", "vpn"]);
@@ -185,15 +191,7 @@ fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
 #[test]
 fn a_store_deleted_or_replaced_under_sparekeyd_is_refused_and_never_made_anew() {
     assert!(tools_installed(), "apt-get install freeradius-utils");
-    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
-    let clients = [ClientEntry {
-        name: "vpn-gw",
-        address: "127.0.0.1",
-        secret_file: "vpn-gw.secret",
-        service: "vpn",
-    }];
-    let site = Site::with_config(&section(&[&server], &clients), POLICY);
-    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    let (site, server) = radius_site();
     let daemon = site.start();
     let (_, code) = site.issue(&["alice", "--multi", "--service", "vpn"]);
     assert_eq!(
