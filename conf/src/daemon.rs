@@ -168,13 +168,22 @@ pub struct AuditConfig {
     /// Also send every event to syslog (facility authpriv). Default true.
     #[serde(default = "yes")]
     pub syslog: bool,
+    /// How long events are kept in the store; absent: for ever. At least 1d.
+    #[serde(default)]
+    pub keep: Option<Spanned<crate::Duration>>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { syslog: true }
+        AuditConfig {
+            syslog: true,
+            keep: None,
+        }
     }
 }
+
+/// The shortest `[audit] keep`: a day, so that what happened today is always there.
+pub const MIN_AUDIT_KEEP: crate::Duration = crate::Duration::from_secs(86_400);
 
 fn yes() -> bool {
     true

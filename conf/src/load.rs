@@ -289,6 +289,18 @@ fn check_daemon(
             }
         }
     }
+    if let Some(keep) = &d.audit.keep {
+        let min = crate::daemon::MIN_AUDIT_KEEP;
+        if *keep.get_ref() < min {
+            err(
+                keep.span(),
+                format!(
+                    "keep {} is too short; expected at least {min}, or no keep to keep every event",
+                    keep.get_ref()
+                ),
+            );
+        }
+    }
     let window = *d.radius.replay_window.get_ref();
     let (shortest, longest) = crate::daemon::REPLAY_WINDOW_RANGE;
     if !(shortest..=longest).contains(&window) {
@@ -451,6 +463,18 @@ mod tests {
                 "{errs:?}"
             );
         }
+    }
+
+    #[test]
+    fn audit_keep_is_at_least_a_day() {
+        assert!(Files::new("[audit]\nkeep = \"400d\"\n", POLICY)
+            .load()
+            .is_ok());
+        let errs = Files::new("[audit]\nkeep = \"1h\"\n", POLICY).errors();
+        assert_eq!(
+            errs,
+            ["sparekey.toml:2:8: keep 1h is too short; expected at least 1d, or no keep to keep every event"]
+        );
     }
 
     #[test]

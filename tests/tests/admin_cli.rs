@@ -578,3 +578,52 @@ fn sparekeyctl_without_a_daemon_says_what_to_check() {
     );
     let _ = read(&site.config);
 }
+
+#[test]
+fn audit_keep_removes_old_events_and_the_rest_still_verifies() {
+    let site = Site::with_config("keep = \"1d\"\n", POLICY);
+    let d = site.start();
+    site.issue(&["alice"]);
+    assert_eq!(d.stop(), Some(0));
+    // Events of ten days ago, as a long-running site has.
+    {
+        use sparekey_core::store::{SqliteStore, Store};
+        let key = std::sync::Arc::new(sparekey_core::SiteKey::load(&site.key).unwrap());
+        let mut store = SqliteStore::open_existing(
+            &site.store,
+            key,
+            std::sync::Arc::new(sparekey_core::audit::NoSink),
+        )
+        .unwrap();
+        let old = chrono::Utc::now() - chrono::Duration::days(10);
+        for _ in 0..3 {
+            let e = sparekey_core::AuditEvent::new(old, sparekey_core::Action::Reload, "root", "-");
+            store.record(e).unwrap();
+        }
+    }
+    let d = site.start();
+    // At start sparekeyd removes what is older than a day: the log up to the last old event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !d.log_text().contains("audit: removed") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        d.log_text().contains("([audit] keep = 1d)"),
+        "{}",
+        d.log_text()
+    );
+    let (rc, v) = site.ctl_json(&["audit", "--limit", "100"]);
+    assert_eq!(rc, 0, "{v}");
+    let actions: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    // A prefix of the log goes: the issue event was written before the old ones (the test
+    // added them after it), so it went with them.
+    assert!(!actions.contains(&"issue"), "{actions:?}");
+    assert!(actions.contains(&"prune"), "{actions:?}");
+    let (rc, v) = site.ctl_json(&["audit", "--verify"]);
+    assert_eq!(rc, 0, "the kept chain verifies from its anchor: {v}");
+}

@@ -33,6 +33,8 @@ pub enum Action {
     Denied,
     /// The configuration was (re)loaded.
     Reload,
+    /// Events older than `[audit] keep` were removed from the store.
+    Prune,
 }
 
 impl Action {
@@ -49,6 +51,7 @@ impl Action {
             Action::Unlock => "unlock",
             Action::Denied => "denied",
             Action::Reload => "reload",
+            Action::Prune => "prune",
         }
     }
 
@@ -65,6 +68,7 @@ impl Action {
             Action::Unlock,
             Action::Denied,
             Action::Reload,
+            Action::Prune,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

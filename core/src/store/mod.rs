@@ -192,7 +192,15 @@ pub trait Store: Send + std::fmt::Debug {
     fn counts(&self, now: Time) -> Result<StoreCounts, Error>;
 
     /// Checks the audit chain; returns the seq of the first event whose HMAC does not match.
+    /// After a prune the chain starts at the oldest kept event, checked against the HMAC of
+    /// the last one removed (kept as the chain's anchor).
     fn verify_audit_chain(&self) -> Result<Option<i64>, Error>;
+
+    /// Removes the oldest audit events, up to the last one older than `before` (a prefix of
+    /// the log, so that what is kept is one chain), keeps the last removed one's HMAC as the
+    /// chain's anchor, and records a `prune` event; in one transaction. Returns how many
+    /// were removed.
+    fn prune_audit(&mut self, before: Time, now: Time, origin: Origin<'_>) -> Result<u64, Error>;
 
     /// What this connection opened, as the system names it (for SQLite the file's device and
     /// inode): two connections with the same identity reach the same store.

@@ -7,7 +7,8 @@
 //!   (one socket per thread, SO_REUSEPORT), whose loop is [`radius_batch`] (recvmmsg,
 //!   sendmmsg) over sparekey-radius's responder, with the configuration they share in
 //!   [`radius_snapshot`];
-//! - [`run`]: start, reload on SIGHUP, stop on SIGTERM; [`notify`]: systemd's readiness.
+//! - [`run`]: start, reload on SIGHUP, stop on SIGTERM; [`notify`]: systemd's readiness;
+//!   [`audit_retention`]: `[audit] keep`.
 //!
 //! The admin handlers and the RADIUS responder know nothing of each other: what they share is
 //! the site, which core owns.
@@ -18,6 +19,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod admin_socket;
+pub mod audit_retention;
 mod error;
 pub mod notify;
 pub mod radius_batch;

@@ -126,11 +126,16 @@ pub fn run(args: Args) -> ExitCode {
     let admin_state = site.clone();
     let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|l: &str| say(l));
     let radius_log = log.clone();
+    let log_for_retention = log.clone();
     if let Err(e) = std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || crate::admin_socket::serve(listener, admin_state, log))
     {
         say(&format!("cannot start the admin socket thread: {e}"));
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = crate::audit_retention::spawn(site.clone(), log_for_retention) {
+        say(&format!("cannot start the audit retention thread: {e}"));
         return ExitCode::FAILURE;
     }
     let radius_summary = radius.summary();

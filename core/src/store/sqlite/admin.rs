@@ -9,7 +9,7 @@ use crate::store::{
     Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
 };
 use crate::{Credential, Error, Time};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 use sparekey_conf::Kind;
 
 /// Credentials of one user that end after ?2, newest first. Whether each is active is
@@ -100,6 +100,15 @@ fn end_credentials(
     }
     ended.sort();
     Ok(ended)
+}
+
+/// The HMAC the audit chain starts from: the last pruned event's, or nothing.
+fn read_anchor(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<u8>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'audit_anchor'")?
+        .query_row([], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// The credentials that could still be redeemed at ?1, as [`Credential::is_active`] says; a
@@ -331,6 +340,43 @@ impl Store for SqliteStore {
         })
     }
 
+    fn prune_audit(&mut self, before: Time, now: Time, origin: Origin<'_>) -> Result<u64, Error> {
+        let path = self.path.clone();
+        self.write("prune the audit log", |tx, events| {
+            let sql = store_error(&path, "prune the audit log");
+            let last: Option<(i64, Vec<u8>)> = tx
+                .prepare_cached(
+                    "SELECT seq, mac FROM audit WHERE seq = (SELECT MAX(seq) FROM audit WHERE time < ?1)",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![before.timestamp()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(&sql)?;
+            let Some((seq, mac)) = last else {
+                return Ok(0);
+            };
+            let removed = tx
+                .prepare_cached("DELETE FROM audit WHERE seq <= ?1")
+                .and_then(|mut st| st.execute(params![seq]))
+                .map_err(&sql)?;
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?1)")
+                .and_then(|mut st| st.execute(params![mac]))
+                .map_err(&sql)?;
+            let why = format!(
+                "{removed} events up to seq {seq} (older than {}) removed; the chain now starts after it",
+                crate::rfc3339(before)
+            );
+            events.push(
+                AuditEvent::new(now, Action::Prune, origin.actor, "-")
+                    .source(origin.source)
+                    .reason(&why),
+            );
+            Ok(u64::try_from(removed).unwrap_or(0))
+        })
+        .map(|(n, _)| n)
+    }
+
     fn identity(&self) -> String {
         format!("{}:{}", self.file_id.0, self.file_id.1)
     }
@@ -351,7 +397,7 @@ impl Store for SqliteStore {
         );
         let mut stmt = self.conn.prepare(&sql).map_err(&fail)?;
         let mut rows = stmt.query([]).map_err(&fail)?;
-        let mut prev: Vec<u8> = Vec::new();
+        let mut prev: Vec<u8> = read_anchor(&self.conn).map_err(&fail)?;
         while let Some(row) = rows.next().map_err(&fail)? {
             let mac: Vec<u8> = row.get(9).map_err(&fail)?;
             let Ok(event) = rows::event(row) else {

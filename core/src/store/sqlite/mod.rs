@@ -307,11 +307,19 @@ fn append_events(
     if events.is_empty() {
         return Ok(());
     }
-    let mut prev: Vec<u8> = tx
+    // The newest event's HMAC, or after a prune that removed them all, the anchor's.
+    let mut prev: Vec<u8> = match tx
         .prepare_cached("SELECT mac FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()?
-        .unwrap_or_default();
+    {
+        Some(mac) => mac,
+        None => tx
+            .prepare_cached("SELECT value FROM meta WHERE key = 'audit_anchor'")?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default(),
+    };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO audit (time, action, actor, subject, credential, service, source, reason, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;

@@ -10,7 +10,7 @@ use crate::redeem::{availability, redeem, Login};
 use crate::store::{Generations, Origin, Store};
 use crate::{Code, Credential, Time, Uses, Verdict};
 use chrono::{Duration, TimeZone};
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 use sparekey_conf::PolicyFile;
 
 fn policies() -> PolicyFile {
@@ -760,4 +760,52 @@ fn a_store_someone_else_owns_is_refused() {
         err.contains("owned by uid 4242, who could change every credential in it; expected root (fix: chown root: "),
         "{err}"
     );
+}
+
+#[test]
+fn pruning_keeps_a_chain_that_verifies_from_its_anchor() {
+    let mut f = Fixture::new();
+    for days in [10, 5, 1] {
+        let at = t0() - Duration::days(days);
+        f.store
+            .record(
+                AuditEvent::new(at, Action::Reload, "root", "-").reason(&format!("{days}d ago")),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        f.store
+            .prune_audit(t0() - Duration::days(3), t0(), ORIGIN)
+            .unwrap(),
+        2
+    );
+    let kept = f.store.audit(None, 10).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0].reason.as_deref(), Some("1d ago"));
+    assert_eq!(kept[1].action, Action::Prune);
+    assert_eq!(
+        f.store.verify_audit_chain().unwrap(),
+        None,
+        "verifies from the anchor"
+    );
+    // New events chain on; nothing left to prune is no error.
+    f.store
+        .record(AuditEvent::new(t0(), Action::Reload, "root", "-"))
+        .unwrap();
+    assert_eq!(
+        f.store
+            .prune_audit(t0() - Duration::days(3), t0(), ORIGIN)
+            .unwrap(),
+        0
+    );
+    assert_eq!(f.store.verify_audit_chain().unwrap(), None);
+    // The oldest kept event is still checked: against the anchor.
+    f.store
+        .conn
+        .execute(
+            "UPDATE audit SET reason = 'rewritten' WHERE seq = ?1",
+            params![kept[0].seq],
+        )
+        .unwrap();
+    assert_eq!(f.store.verify_audit_chain().unwrap(), Some(kept[0].seq));
 }
