@@ -4,6 +4,7 @@
 //! failure or a panic in a thread that held it, the cache is dropped and rebuilt from the
 //! store, never reused; what it had gathered and not yet written goes with the next batch.
 
+use crate::audit::{AuditBatch, AuditEvent, EventRef};
 use crate::cached_redeem::{Batch, CacheLimits, CachedRedeemer, Presented};
 use crate::identity::Directory;
 use crate::store::Store;
@@ -53,6 +54,9 @@ struct Cache {
     builds: u64,
     orphans: Vec<Batch>,
     unwritable: Option<String>,
+    /// Events from outside the hot path to write with its batch (refused admin requests):
+    /// repeats are kept once with their count, first and last time.
+    gathered: AuditBatch,
 }
 
 impl Cache {
@@ -169,6 +173,12 @@ impl SharedRedeemer {
         let (build, mut batches) = {
             let mut cache = self.cache();
             let mut batches = std::mem::take(&mut cache.orphans);
+            if !cache.gathered.is_empty() {
+                batches.push(Batch {
+                    events: cache.gathered.drain(),
+                    ..Batch::default()
+                });
+            }
             let build = match cache.redeemer.as_mut() {
                 Some((build, r)) if r.has_batch() => {
                     batches.push(r.take_batch());
@@ -220,6 +230,22 @@ impl SharedRedeemer {
             }
         }
         Ok(written)
+    }
+
+    /// Gathers `event` to be written with the next batch (within [`SharedRedeemer::flush`]'s
+    /// half second), aggregated with its repeats: for events that may come in floods, such
+    /// as refused admin requests, so that 2,000 of them cost a row, not 2,000.
+    pub fn gather(&self, event: &AuditEvent) {
+        self.cache().gathered.add(EventRef {
+            time: event.time,
+            action: event.action,
+            actor: &event.actor,
+            subject: &event.subject,
+            credential: event.credential.as_deref(),
+            service: event.service.as_deref(),
+            source: &event.source,
+            reason: event.reason.as_deref(),
+        });
     }
 
     /// Why the store cannot be written now (the last write of what was gathered failed), if

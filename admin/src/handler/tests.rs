@@ -170,3 +170,25 @@ fn nobody_issues_for_their_own_account_under_another_name() {
         assert!(error.contains("own account"), "{name}: {error}");
     }
 }
+
+#[test]
+fn two_thousand_refused_requests_cost_a_handful_of_audit_rows() {
+    let f = fixture();
+    let stranger = Caller::resolve(&*f.directory, 4242, 7).unwrap();
+    for _ in 0..2000 {
+        let refused = handle(&f.site, &stranger, issue_for("alice"), now());
+        assert!(matches!(refused, Response::Error { .. }));
+    }
+    f.site.flush().unwrap();
+    let store = f.site.open_store().unwrap();
+    let denied: Vec<_> = store
+        .audit(None, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == sparekey_core::Action::Denied)
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    let reason = denied[0].reason.as_deref().unwrap();
+    assert!(reason.contains("(2000 times, "), "{reason}");
+    assert_eq!(denied[0].source, "admin-socket uid=4242");
+}

@@ -158,15 +158,14 @@ impl Listeners {
     /// Returns the verifier they share, whose [`SharedVerifier::flush`] writes the audit
     /// events still gathered (sparekeyd calls it before it exits).
     pub fn spawn(self, site: Arc<Site>, log: Log) -> Result<SharedVerifier, Error> {
+        // The writer runs with or without RADIUS: refused admin requests are gathered too.
         let verifier = SharedVerifier::new(&site);
-        if !self.groups.is_empty() {
-            verifier
-                .spawn_flusher(log.clone())
-                .map_err(|source| Error::Thread {
-                    address: "audit writer".into(),
-                    source,
-                })?;
-        }
+        verifier
+            .spawn_flusher(log.clone())
+            .map_err(|source| Error::Thread {
+                address: "audit writer".into(),
+                source,
+            })?;
         let bound: Vec<String> = self.groups.iter().map(|(a, _)| a.clone()).collect();
         let shared = Arc::new(Shared {
             current: Mutex::new(self.snapshot),
