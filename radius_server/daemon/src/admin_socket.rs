@@ -2,25 +2,22 @@
 //! peer's uid from SO_PEERCRED, reads one JSON request per line within limits, answers, and
 //! closes connections that send garbage. One bad peer never stops the others.
 
+use crate::admin_request_reader::{ReadError, RequestReader, IDLE};
+use crate::admin_slots::Slots;
 use crate::Error;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use sparekey_admin::caller::Caller;
 use sparekey_admin::handler::handle;
 use sparekey_admin_protocol::{Request, Response, MAX_REQUEST};
+use sparekey_core::audit::{Action, AuditEvent};
 use sparekey_core::{identity, Site};
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Connections served at once; more are closed at once.
-const MAX_CONNECTIONS: usize = 32;
-/// A peer that sends nothing for this long is disconnected.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Binds the admin socket at `path`: the directory is made 0750 if missing, a stale socket
 /// is replaced, a live one (another sparekeyd) is an error. The socket gets mode 0660 and
@@ -89,7 +86,7 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<String>), 
 /// Serves connections until the listener fails. `log` receives one line per refused or
 /// broken connection (not per request).
 pub fn serve(listener: UnixListener, site: Arc<Site>, log: Arc<dyn Fn(&str) + Send + Sync>) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::default();
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -99,12 +96,20 @@ pub fn serve(listener: UnixListener, site: Arc<Site>, log: Arc<dyn Fn(&str) + Se
                 continue;
             }
         };
-        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::AcqRel);
-            log("admin socket: too many connections at once; one was closed");
-            continue;
-        }
-        let slot = Slot(active.clone());
+        let uid = match getsockopt(&stream, PeerCredentials) {
+            Ok(cred) => cred.uid(),
+            Err(e) => {
+                log(&format!("admin socket: cannot read a peer's credentials ({e}); its connection was closed"));
+                continue;
+            }
+        };
+        let slot = match slots.admit(uid) {
+            Ok(slot) => slot,
+            Err(why) => {
+                log(&format!("admin socket: {why}; one more was closed"));
+                continue;
+            }
+        };
         let (conn_site, conn_log) = (site.clone(), log.clone());
         let spawned = std::thread::Builder::new()
             .name("admin-conn".into())
@@ -120,16 +125,6 @@ pub fn serve(listener: UnixListener, site: Arc<Site>, log: Arc<dyn Fn(&str) + Se
     }
 }
 
-/// One connection's place among the [`MAX_CONNECTIONS`]: given back when dropped, however the
-/// connection's thread ends (a panic included), and when the thread could not be started.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// Runs one connection; an error or a panic (a bug) is logged and ends that connection only.
 /// Dropping the stream on the way out closes it, so the peer is not left waiting.
 fn serve_guarded(log: &Arc<dyn Fn(&str) + Send + Sync>, serve: impl FnOnce() -> Result<(), Error>) {
@@ -142,27 +137,42 @@ fn serve_guarded(log: &Arc<dyn Fn(&str) + Send + Sync>, serve: impl FnOnce() -> 
 
 fn serve_connection(stream: UnixStream, site: &Site) -> Result<(), Error> {
     let io = |e: std::io::Error| Error::Socket(e.to_string());
-    stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(IDLE)).map_err(io)?;
     let cred = getsockopt(&stream, PeerCredentials)
         .map_err(|e| Error::Socket(format!("cannot read the peer's credentials: {e}")))?;
-    let caller = Caller::resolve(site.directory(), cred.uid(), cred.pid())
-        .map_err(|e| Error::Socket(format!("uid {}: {e}", cred.uid())))?;
     let mut writer = stream.try_clone().map_err(io)?;
-    let mut reader = BufReader::new(stream);
+    let mut requests = RequestReader::new(stream, MAX_REQUEST);
     loop {
-        let mut line = Vec::new();
-        let n = (&mut reader)
-            .take(MAX_REQUEST as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(io)?;
-        if n == 0 {
+        let line = match requests.next_request() {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let msg = match e {
+                    ReadError::TooLarge(max) => format!("request too large: expected at most {max} bytes per line; connection closed"),
+                    ReadError::Deadline(d) => format!("request not complete within {} s; expected one JSON object per line; connection closed", d.as_secs()),
+                    ReadError::Io(e) => return Err(Error::Socket(e)),
+                };
+                answer(&mut writer, &Response::Error { error: msg.clone() });
+                return Err(Error::Protocol(format!("uid {}: {msg}", cred.uid())));
+            }
+        };
+        // Who the caller is, and which roles they hold, is looked up for every request: one
+        // who left the helpdesk group loses its role on a connection already open.
+        let caller = Caller::resolve(site.directory(), cred.uid(), cred.pid())
+            .map_err(|e| Error::Socket(format!("uid {}: {e}", cred.uid())))?;
+        let config = site.config();
+        if !caller.is_superadmin() && caller.roles(&config).is_empty() {
+            let msg = format!(
+                "{} holds no sparekey role; ask an administrator to add one in {}; connection closed",
+                caller.describe(&config),
+                config.path.display()
+            );
+            let event = AuditEvent::new(chrono::Utc::now(), Action::Denied, &caller.name, "-")
+                .source(&format!("admin-socket uid={}", caller.uid))
+                .reason("holds no sparekey role");
+            site.redeemer().gather(&event);
+            answer(&mut writer, &Response::Error { error: msg });
             return Ok(());
-        }
-        if line.len() > MAX_REQUEST {
-            let msg = format!("request too large: expected at most {MAX_REQUEST} bytes per line; connection closed");
-            answer(&mut writer, &Response::Error { error: msg.clone() });
-            return Err(Error::Protocol(format!("uid {}: {msg}", caller.uid)));
         }
         let request = match serde_json::from_slice::<Request>(&line) {
             Ok(r) => r,
@@ -196,12 +206,16 @@ mod tests {
 
     #[test]
     fn a_panic_in_a_connection_gives_its_slot_back_and_is_logged() {
-        let active = Arc::new(AtomicUsize::new(1));
+        let slots = Slots::default();
+        let held: Vec<_> = (0..crate::admin_slots::PER_UID)
+            .map(|_| slots.admit(1000).unwrap())
+            .collect();
         let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let seen = lines.clone();
         let log: Arc<dyn Fn(&str) + Send + Sync> =
             Arc::new(move |l: &str| seen.lock().unwrap().push(l.to_string()));
-        let slot = Slot(active.clone());
+        let mut held = held.into_iter();
+        let slot = held.next().unwrap();
         let thread = std::thread::spawn(move || {
             let _slot = slot;
             serve_guarded(&log, || panic!("a deliberate panic in a handler"));
@@ -210,7 +224,7 @@ mod tests {
             thread.join().is_ok(),
             "the panic stays inside the connection"
         );
-        assert_eq!(active.load(Ordering::Acquire), 0, "the slot is free again");
+        assert!(slots.admit(1000).is_ok(), "the slot is free again");
         assert!(lines.lock().unwrap()[0].contains("a request handler failed"));
     }
 }

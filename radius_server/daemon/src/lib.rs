@@ -1,8 +1,9 @@
 //! sparekey-daemon: sparekeyd's wiring. It loads the configuration, makes the site key and
 //! store when missing, and holds the [`sparekey_core::Site`] that both of its services share:
 //!
-//! - [`admin_socket`]: the Unix socket, one thread per connection, each request handed to
-//!   sparekey-admin's handlers;
+//! - [`admin_socket`]: the Unix socket, one thread per connection ([`admin_slots`]: how
+//!   many per uid), each request read within a deadline ([`admin_request_reader`]) and
+//!   handed to sparekey-admin's handlers;
 //! - [`radius_listener`]: binds the RADIUS listen addresses, several answering threads each
 //!   (one socket per thread, SO_REUSEPORT), whose loop is [`radius_batch`] (recvmmsg,
 //!   sendmmsg) over sparekey-radius's responder, with the configuration they share in
@@ -18,6 +19,8 @@
 // take as parameters is read here.
 #![allow(clippy::disallowed_methods)]
 
+pub mod admin_request_reader;
+pub mod admin_slots;
 pub mod admin_socket;
 pub mod audit_retention;
 mod error;
