@@ -340,6 +340,41 @@ fn changes_by_another_process_are_seen() {
 }
 
 #[test]
+fn a_revoke_or_delete_by_hand_with_sqlite3_is_seen_within_the_default_recheck() {
+    let mut f = Fixture::new(CacheLimits::default());
+    let by_hand = |f: &Fixture, sql: &str| {
+        rusqlite::Connection::open(f.dir.path().join("s.db"))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    };
+    let code = f.issue("alice", Uses::Multi);
+    let other = f.issue("bob", Uses::Multi);
+    let ms = Duration::milliseconds;
+    for (user, code) in [("alice", &code), ("bob", &other)] {
+        assert!(matches!(
+            f.try_code(user, code, t0()),
+            Verdict::Accepted { .. }
+        ));
+    }
+    // No generation bump by sparekey's code: only the schema's triggers see these.
+    by_hand(
+        &f,
+        "UPDATE credentials SET revoked_at = 1795000000 WHERE user = 'alice'",
+    );
+    by_hand(&f, "DELETE FROM credentials WHERE user = 'bob'");
+    let v = f.try_code("alice", &code, t0() + ms(1));
+    assert!(
+        matches!(v, Verdict::Rejected(Reason::Tampered)),
+        "a revoke by hand breaks the seal, and is refused either way: {v:?}"
+    );
+    assert_eq!(
+        f.try_code("bob", &other, t0() + ms(1)),
+        Verdict::Rejected(Reason::WrongCode)
+    );
+}
+
+#[test]
 fn the_generation_is_read_at_most_once_per_recheck_interval() {
     let mut f = Fixture::new(every_second());
     let code = f.issue("alice", Uses::Multi);

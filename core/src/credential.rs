@@ -1,8 +1,9 @@
 //! A credential as stored: who it is for, its window, scope and uses, and its keyed hash.
 
 use crate::key::Digest;
-use crate::Time;
+use crate::{SiteKey, Time};
 use sparekey_conf::Kind;
+use subtle::ConstantTimeEq;
 
 /// How many times a credential may be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,10 @@ pub struct Credential {
     pub activation: Option<u64>,
     /// HMAC-SHA256(site key, [`digest_subject`], code).
     pub digest: Digest,
+    /// Its row's seal did not match when it was read: it was written or changed without the
+    /// site key. Such a credential is never usable, and a code matching it is refused and
+    /// audited as tampering.
+    pub tampered: bool,
 }
 
 /// The user name universal (break-glass) credentials are stored under.
@@ -94,10 +99,74 @@ pub fn digest_subject(kind: Kind, user: &str, policy: &str) -> String {
     }
 }
 
+/// Appends `bytes` with their length, so that no two field lists encode alike.
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends an optional integer: a presence byte, then the value.
+fn optional(out: &mut Vec<u8>, value: Option<i64>) {
+    match value {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+}
+
 impl Credential {
+    /// The seal of its row: HMAC-SHA256 under a subkey of the site key over every field
+    /// (not `tampered`), each length-prefixed in a fixed order. Written with every change to
+    /// the row and checked whenever it is read, so that a row edited or inserted without the
+    /// key (reviving a spent code, widening its window or scope) is refused.
+    pub fn seal(&self, key: &SiteKey) -> [u8; 32] {
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(b"sparekey credential row v1\0");
+        field(&mut b, self.id.as_bytes());
+        field(&mut b, self.kind.as_str().as_bytes());
+        field(&mut b, self.user.as_bytes());
+        field(&mut b, self.policy.as_bytes());
+        b.extend_from_slice(&(self.services.len() as u64).to_be_bytes());
+        for s in &self.services {
+            field(&mut b, s.as_bytes());
+        }
+        b.extend_from_slice(&(self.hosts.len() as u64).to_be_bytes());
+        for h in &self.hosts {
+            field(&mut b, h.as_bytes());
+        }
+        for t in [self.issued_at, self.not_before, self.not_after] {
+            b.extend_from_slice(&t.timestamp().to_be_bytes());
+        }
+        optional(&mut b, self.uses.cap().map(i64::from));
+        b.extend_from_slice(&i64::from(self.used).to_be_bytes());
+        optional(&mut b, self.revoked_at.map(|t| t.timestamp()));
+        field(&mut b, self.issued_by.as_bytes());
+        match &self.reason {
+            None => b.push(0),
+            Some(r) => {
+                b.push(1);
+                field(&mut b, r.as_bytes());
+            }
+        }
+        optional(
+            &mut b,
+            self.activation
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        );
+        field(&mut b, &self.digest);
+        key.seal(&b)
+    }
+
+    /// Whether `seal` is this credential's (compared in constant time).
+    pub fn seal_matches(&self, key: &SiteKey, seal: &[u8]) -> bool {
+        self.seal(key).ct_eq(seal).into()
+    }
+
     /// Whether it could still be redeemed at `now` (or later): not revoked, not expired, not used up.
     pub fn is_active(&self, now: Time) -> bool {
-        self.revoked_at.is_none() && now < self.not_after && !self.is_used_up()
+        !self.tampered && self.revoked_at.is_none() && now < self.not_after && !self.is_used_up()
     }
 
     /// Whether its uses are spent.
@@ -112,7 +181,9 @@ impl Credential {
 
     /// Its state at `now`, as `list` shows it.
     pub fn state(&self, now: Time) -> &'static str {
-        if self.revoked_at.is_some() {
+        if self.tampered {
+            "tampered"
+        } else if self.revoked_at.is_some() {
             "revoked"
         } else if self.is_used_up() {
             "used"

@@ -178,6 +178,12 @@ pub enum Reason {
     KindNotAllowed,
     /// The answer cannot be a code: wrong length or characters for any code of the policy.
     NotACode,
+    /// The matching credential's row was changed without the site key: its seal does not
+    /// match.
+    Tampered,
+    /// The matching credential's window breaks the 14-day ceiling (it starts before its
+    /// issue or ends more than 14 days after it), whatever its seal says.
+    BeyondCeiling,
 }
 
 impl Reason {
@@ -196,6 +202,12 @@ impl Reason {
             Reason::WrongHost => "code not valid on this host",
             Reason::KindNotAllowed => "policy no longer allows this kind of credential",
             Reason::NotACode => "the answer cannot be a code (its length or characters)",
+            Reason::Tampered => {
+                "the code's stored row was changed without the site key (its seal does not match)"
+            }
+            Reason::BeyondCeiling => {
+                "the code's stored window breaks the 14-day ceiling (the row was changed)"
+            }
         }
     }
 
@@ -214,6 +226,8 @@ impl Reason {
             Reason::WrongHost,
             Reason::KindNotAllowed,
             Reason::NotACode,
+            Reason::Tampered,
+            Reason::BeyondCeiling,
         ]
         .into_iter()
         .find(|r| r.as_str() == text)
@@ -317,11 +331,15 @@ pub struct Decision {
 impl Decision {
     /// A refusal that changes nothing: the early refusals, and a lockout.
     pub fn refused(reason: Reason, credential: Option<String>) -> Self {
+        let action = match reason {
+            Reason::Tampered | Reason::BeyondCeiling => Action::Tampered,
+            _ => Action::Failure,
+        };
         Decision {
             verdict: Verdict::Rejected(reason),
             effects: Effects::default(),
             event: LoginEvent {
-                action: Action::Failure,
+                action,
                 credential,
                 reason: Some(Cow::Borrowed(reason.as_str())),
             },
@@ -407,6 +425,7 @@ pub fn availability(
     let usable = state.credentials.iter().any(|c| {
         belongs(c, user, policy)
             && c.is_active(now)
+            && within_ceiling(c)
             && now >= c.not_before
             && scope_reason(c, policy, service, host).is_none()
     });
@@ -536,7 +555,11 @@ fn scope_reason(
 
 /// Why this matching credential cannot be used now, or None when it can.
 fn refusal(cred: &Credential, policy: &Policy, attempt: &Attempt<'_>, now: Time) -> Option<Reason> {
-    if cred.revoked_at.is_some() {
+    if cred.tampered {
+        Some(Reason::Tampered)
+    } else if !within_ceiling(cred) {
+        Some(Reason::BeyondCeiling)
+    } else if cred.revoked_at.is_some() {
         Some(Reason::Revoked)
     } else if cred.is_used_up() {
         Some(Reason::UsedUp)
@@ -547,6 +570,17 @@ fn refusal(cred: &Credential, policy: &Policy, attempt: &Attempt<'_>, now: Time)
     } else {
         scope_reason(cred, policy, attempt.service, attempt.host)
     }
+}
+
+/// Whether `cred`'s window keeps the rule that issuing keeps: it starts no earlier than its
+/// issue and ends no later than 14 days after it, and a first use due, or the validity it
+/// starts, is at most 14 days. Checked at every decision, whatever the row says, so that a
+/// row changed by hand (or by a bug) never grants more than the ceiling.
+pub fn within_ceiling(cred: &Credential) -> bool {
+    let max = sparekey_conf::MAX_LIFETIME.as_secs();
+    cred.not_before >= cred.issued_at
+        && cred.not_after <= crate::after(cred.issued_at, max)
+        && cred.activation.is_none_or(|secs| secs <= max)
 }
 
 /// Whether `cred` could be `user`'s: their own, or a universal code of their policy.

@@ -48,6 +48,7 @@ fn cred(user: &str, code: &str) -> Credential {
         reason: None,
         activation: None,
         digest: key().digest(user, code.as_bytes()),
+        tampered: false,
     }
 }
 

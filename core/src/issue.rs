@@ -170,6 +170,7 @@ pub fn make_credential(
         reason,
         activation,
         digest: key.digest(&digest_subject(req.kind, &req.user, pname), code.as_bytes()),
+        tampered: false,
     })
 }
 

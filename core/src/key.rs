@@ -21,6 +21,7 @@ pub struct SiteKey {
     // With hmac's "zeroize" feature they are wiped when dropped.
     code_mac: HmacSha256,
     audit_mac: HmacSha256,
+    seal_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for SiteKey {
@@ -55,9 +56,11 @@ impl SiteKey {
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         let code_key = Zeroizing::new(hmac(bytes, &[b"sparekey code digest v1"]));
         let audit_key = Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"]));
+        let seal_key = Zeroizing::new(hmac(bytes, &[b"sparekey credential seal v1"]));
         SiteKey {
             code_mac: keyed(&code_key[..]),
             audit_mac: keyed(&audit_key[..]),
+            seal_mac: keyed(&seal_key[..]),
         }
     }
 
@@ -167,6 +170,13 @@ impl SiteKey {
     pub fn chain(&self, previous: &[u8], event: &[u8]) -> [u8; 32] {
         finish(&self.audit_mac, &[previous, event])
     }
+
+    /// HMAC-SHA256 of a credential row's canonical bytes (see
+    /// [`crate::Credential::seal`]), under its own subkey: a row written without the key
+    /// does not carry a matching one.
+    pub fn seal(&self, row: &[u8]) -> [u8; 32] {
+        finish(&self.seal_mac, &[row])
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +225,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot open"), "{err}");
+    }
+
+    #[test]
+    fn subkeys_differ_from_each_other() {
+        let k = SiteKey::from_bytes(&[7; KEY_LEN]);
+        let seal = k.seal(b"x");
+        assert_ne!(seal, k.chain(b"", b"x"));
+        assert_ne!(seal, k.digest("", b"x"));
+        assert_ne!(seal, SiteKey::from_bytes(&[8; KEY_LEN]).seal(b"x"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The store failing under a running sparekeyd: on a full disk (a small tmpfs, filled), RADIUS
-//! stops answering code requests within seconds (fail closed) instead of accepting codes
-//! with no audit record, and nothing it gathered is lost: once the disk has room again the
-//! failures counted before and during the fault still lock the user out, and the audit log
-//! has every answered request.
+//! The store failing or changed under a running sparekeyd: on a full disk (a small tmpfs,
+//! filled), RADIUS stops answering code requests within seconds (fail closed) instead of
+//! accepting codes with no audit record, and nothing it gathered is lost: once the disk has
+//! room again the failures counted before and during the fault still lock the user out, and
+//! the audit log has every answered request. A store replaced or deleted is refused; rows
+//! changed by hand with sqlite3 are seen at once, and refused when changed without the key.
 
 use sparekey_tests::radius::{
     auth, free_udp_port, radclient, section, tools_installed, write_secret, ClientEntry,
@@ -240,4 +241,92 @@ fn a_store_deleted_or_replaced_under_sparekeyd_is_refused_and_never_made_anew() 
         "{}",
         daemon.log_text()
     );
+}
+
+/// `sqlite3 STORE SQL`, as an admin (or an intruder with write access) would by hand.
+fn sqlite3(store: &Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(store)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3 (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_spent_code_revived_by_hand_is_refused_and_verify_names_it() {
+    assert!(tools_installed(), "apt-get install freeradius-utils");
+    let (site, server) = radius_site();
+    let daemon = site.start();
+    let (id, code) = site.issue(&["alice", "--service", "vpn"]);
+    let first = auth(&server, SECRET, "alice", &code);
+    let reply = first.reply.expect("answered");
+    assert_eq!(reply.code, "Access-Accept", "{}", first.text);
+    let timeout: u64 = reply.attr("Session-Timeout").unwrap().parse().unwrap();
+    assert!(timeout <= 86_400, "{timeout}");
+    assert_eq!(
+        once(&server, "alice", &code).as_deref(),
+        Some("Access-Reject"),
+        "single use"
+    );
+
+    // Write access to the store, not to the key: the use given back, 100 days more.
+    let store = site.path("state/sparekey.db");
+    sqlite3(
+        &store,
+        "UPDATE credentials SET used = 0, not_after = not_after + 100 * 86400",
+    );
+    let again = auth(&server, SECRET, "alice", &code);
+    let reply = again.reply.expect("answered");
+    assert_eq!(reply.code, "Access-Reject", "{}", again.text);
+
+    let (rc, v) = site.ctl_json(&["audit", "--verify"]);
+    assert_ne!(rc, 0, "{v}");
+    assert_eq!(v["intact"], true, "the audit chain itself is whole: {v}");
+    assert_eq!(v["tampered"], serde_json::json!([id]), "{v}");
+    let (_, events) = site.ctl_json(&["audit", "--user", "alice"]);
+    let tampered: Vec<_> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "tampered")
+        .collect();
+    assert_eq!(tampered.len(), 1, "{events}");
+    assert_eq!(tampered[0]["credential"], id.as_str());
+    let (_, list) = site.ctl_json(&["list", "alice", "--all"]);
+    assert!(list.to_string().contains("\"tampered\""), "{list}");
+    drop(daemon);
+}
+
+#[test]
+fn a_revoke_or_delete_by_hand_is_seen_by_sparekeyd_at_once() {
+    assert!(tools_installed(), "apt-get install freeradius-utils");
+    let (site, server) = radius_site();
+    let _daemon = site.start();
+    let (_, alice) = site.issue(&["alice", "--multi", "--service", "vpn"]);
+    let (_, bob) = site.issue(&["bob", "--multi", "--service", "vpn"]);
+    for (user, code) in [("alice", &alice), ("bob", &bob)] {
+        assert_eq!(
+            once(&server, user, code).as_deref(),
+            Some("Access-Accept"),
+            "{user}"
+        );
+    }
+    let store = site.path("state/sparekey.db");
+    sqlite3(&store, "DELETE FROM credentials WHERE user = 'alice'");
+    sqlite3(
+        &store,
+        "UPDATE credentials SET revoked_at = strftime('%s', 'now') WHERE user = 'bob'",
+    );
+    for (user, code) in [("alice", &alice), ("bob", &bob)] {
+        assert_eq!(
+            once(&server, user, code).as_deref(),
+            Some("Access-Reject"),
+            "{user}: answered from the cache"
+        );
+    }
 }

@@ -66,7 +66,9 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             match response {
                 Response::Error { .. } => ExitCode::FAILURE,
-                Response::Verified { intact: false, .. } if verify => ExitCode::FAILURE,
+                Response::Verified {
+                    intact, tampered, ..
+                } if verify && (!intact || !tampered.is_empty()) => ExitCode::FAILURE,
                 _ => ExitCode::SUCCESS,
             }
         }

@@ -79,15 +79,25 @@ pub fn human(response: &Response) {
                 event(e);
             }
         }
-        Response::Verified { intact: true, .. } => {
-            println!("Audit log intact: every event's HMAC chain matches.")
-        }
         Response::Verified {
-            intact: false,
+            intact,
             first_broken,
+            tampered,
         } => {
-            let at = first_broken.map_or("?".to_string(), |s| s.to_string());
-            eprintln!("sparekeyctl: audit log BROKEN: event {at} does not match its HMAC chain; it or an earlier one was altered or removed");
+            if *intact {
+                println!("Audit log intact: every event's HMAC chain matches.");
+            } else {
+                let at = first_broken.map_or("?".to_string(), |s| s.to_string());
+                eprintln!("sparekeyctl: audit log BROKEN: event {at} does not match its HMAC chain; it or an earlier one was altered or removed");
+            }
+            if tampered.is_empty() {
+                println!("Credentials intact: every row's seal matches.");
+            } else {
+                eprintln!(
+                    "sparekeyctl: credentials TAMPERED: {} changed without the site key (their seal does not match, or their window breaks the 14-day ceiling); they are refused",
+                    tampered.join(", ")
+                );
+            }
         }
         Response::Status(s) => status(s),
         Response::Reloaded { enabled, policies } => println!(

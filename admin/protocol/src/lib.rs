@@ -185,12 +185,15 @@ pub enum Response {
         /// The events.
         events: Vec<EventView>,
     },
-    /// The audit chain was checked.
+    /// The audit chain and the credentials' seals were checked.
     Verified {
         /// Whether every event's HMAC matches.
         intact: bool,
         /// The first event that does not match.
         first_broken: Option<i64>,
+        /// Credentials whose row was changed without the site key (seal or ceiling), by id.
+        #[serde(default)]
+        tampered: Vec<String>,
     },
     /// The daemon's state.
     Status(StatusView),

@@ -105,9 +105,16 @@ pub(crate) fn audit(
             ));
         }
         let broken = store.verify_audit_chain()?;
+        let tampered = store
+            .credentials(None, None)?
+            .into_iter()
+            .filter(|c| c.tampered || !sparekey_core::decision::within_ceiling(c))
+            .map(|c| c.id)
+            .collect();
         return Ok(Response::Verified {
             intact: broken.is_none(),
             first_broken: broken,
+            tampered,
         });
     }
     let limit = limit.unwrap_or(AUDIT_DEFAULT).clamp(1, AUDIT_MAX);

@@ -35,6 +35,9 @@ pub enum Action {
     Reload,
     /// Events older than `[audit] keep` were removed from the store.
     Prune,
+    /// A code matched a credential whose row was changed without the site key (its seal
+    /// does not match, or its window breaks the 14-day ceiling): refused.
+    Tampered,
 }
 
 impl Action {
@@ -52,6 +55,7 @@ impl Action {
             Action::Denied => "denied",
             Action::Reload => "reload",
             Action::Prune => "prune",
+            Action::Tampered => "tampered",
         }
     }
 
@@ -69,6 +73,7 @@ impl Action {
             Action::Denied,
             Action::Reload,
             Action::Prune,
+            Action::Tampered,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

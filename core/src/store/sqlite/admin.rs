@@ -8,7 +8,7 @@ use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
 use crate::store::{
     Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
 };
-use crate::{Credential, Error, Time};
+use crate::{Credential, Error, SiteKey, Time};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sparekey_conf::Kind;
 
@@ -47,11 +47,11 @@ fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEv
     e
 }
 
-fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> rusqlite::Result<()> {
+fn insert_credential(tx: &Transaction<'_>, key: &SiteKey, c: &Credential) -> rusqlite::Result<()> {
     tx.prepare_cached(concat!(
         "INSERT INTO credentials (",
         credential_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     ))?
     .execute(params![
         c.id,
@@ -70,13 +70,29 @@ fn insert_credential(tx: &Transaction<'_>, c: &Credential) -> rusqlite::Result<(
         c.reason,
         c.activation.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
         &c.digest[..],
+        &c.seal(key)[..],
     ])?;
+    Ok(())
+}
+
+/// Seals every credential row as it is (an upgrade from a store without seals, inside its
+/// transaction): what the rows say when sparekey first reads them is taken as written by it.
+pub(super) fn seal_all(conn: &rusqlite::Connection, key: &SiteKey) -> rusqlite::Result<()> {
+    let rows = conn
+        .prepare(ALL_CREDENTIALS_SQL)?
+        .query_map([], |r| rows::credential(r, key))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seal = conn.prepare("UPDATE credentials SET seal = ?1 WHERE id = ?2")?;
+    for c in rows {
+        seal.execute(params![&c.seal(key)[..], c.id])?;
+    }
     Ok(())
 }
 
 /// Ends the active credentials of `user` (all, one id, or one kind); returns their ids.
 fn end_credentials(
     tx: &Transaction<'_>,
+    key: &SiteKey,
     user: &str,
     id: Option<&str>,
     kind: Option<Kind>,
@@ -84,19 +100,20 @@ fn end_credentials(
 ) -> rusqlite::Result<Vec<String>> {
     let candidates = tx
         .prepare_cached(USER_CREDENTIALS_ENDING_AFTER_SQL)?
-        .query_map(params![user, now.timestamp()], rows::credential)?
+        .query_map(params![user, now.timestamp()], |r| rows::credential(r, key))?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut ended: Vec<String> = candidates
-        .into_iter()
-        .filter(|c| c.is_active(now))
-        .filter(|c| id.is_none_or(|id| c.id == id) && kind.is_none_or(|k| c.kind == k))
-        .map(|c| c.id)
-        .collect();
     let mut revoke = tx.prepare_cached(
-        "UPDATE credentials SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+        "UPDATE credentials SET revoked_at = ?1, seal = ?2 WHERE id = ?3 AND revoked_at IS NULL",
     )?;
-    for cid in &ended {
-        revoke.execute(params![now.timestamp(), cid])?;
+    let mut ended = Vec::new();
+    for mut c in candidates {
+        if !c.is_active(now) || id.is_some_and(|id| c.id != id) || kind.is_some_and(|k| c.kind != k)
+        {
+            continue;
+        }
+        c.revoked_at = Some(now);
+        revoke.execute(params![now.timestamp(), &c.seal(key)[..], c.id])?;
+        ended.push(c.id);
     }
     ended.sort();
     Ok(ended)
@@ -122,10 +139,11 @@ impl SqliteStore {
     /// Every other path issues through [`Store::issue`].
     pub fn insert_filler(&mut self, creds: &[Credential]) -> Result<(), Error> {
         let path = self.path.clone();
+        let key = self.key.clone();
         self.write("insert filler credentials", |tx, _| {
             let sql = store_error(&path, "insert filler credentials");
             for c in creds {
-                insert_credential(tx, c).map_err(&sql)?;
+                insert_credential(tx, &key, c).map_err(&sql)?;
             }
             Ok(())
         })
@@ -164,8 +182,10 @@ impl Store for SqliteStore {
 
     fn issue(&mut self, cred: &Credential, origin: Origin<'_>) -> Result<(), Error> {
         let path = self.path.clone();
+        let key = self.key.clone();
         self.write("store a new credential", |tx, events| {
-            insert_credential(tx, cred).map_err(store_error(&path, "store a new credential"))?;
+            insert_credential(tx, &key, cred)
+                .map_err(store_error(&path, "store a new credential"))?;
             events.push(issue_event(cred, Action::Issue, origin));
             Ok(())
         })
@@ -179,10 +199,12 @@ impl Store for SqliteStore {
         origin: Origin<'_>,
     ) -> Result<Vec<String>, Error> {
         let path = self.path.clone();
+        let key = self.key.clone();
         self.write("replace a credential", |tx, events| {
             let sql = store_error(&path, "replace a credential");
-            let ended = end_credentials(tx, &new.user, None, Some(new.kind), now).map_err(&sql)?;
-            insert_credential(tx, new).map_err(&sql)?;
+            let ended =
+                end_credentials(tx, &key, &new.user, None, Some(new.kind), now).map_err(&sql)?;
+            insert_credential(tx, &key, new).map_err(&sql)?;
             let mut e = issue_event(new, Action::Replace, origin);
             if !ended.is_empty() {
                 let why = format!("replaces {}", ended.join(", "));
@@ -208,8 +230,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<String>, Error> {
         let kind = (action == Action::Retire).then_some(Kind::Temporary);
         let path = self.path.clone();
+        let key = self.key.clone();
         self.write("end credentials", |tx, events| {
-            let ended = end_credentials(tx, user, id, kind, now)
+            let ended = end_credentials(tx, &key, user, id, kind, now)
                 .map_err(store_error(&path, "end credentials"))?;
             if let (Some(id), true) = (id, ended.is_empty()) {
                 return Err(Error::NotFound(format!(
@@ -240,19 +263,32 @@ impl Store for SqliteStore {
             (Some(u), Some(t)) => self
                 .conn
                 .prepare_cached(USER_CREDENTIALS_ENDING_AFTER_SQL)
-                .and_then(|mut s| s.query_map(params![u, t], rows::credential)?.collect()),
-            (Some(u), None) => self
-                .conn
-                .prepare_cached(USER_CREDENTIALS_ALL_SQL)
-                .and_then(|mut s| s.query_map(params![u], rows::credential)?.collect()),
+                .and_then(|mut s| {
+                    s.query_map(params![u, t], |r| rows::credential(r, &self.key))?
+                        .collect()
+                }),
+            (Some(u), None) => {
+                self.conn
+                    .prepare_cached(USER_CREDENTIALS_ALL_SQL)
+                    .and_then(|mut s| {
+                        s.query_map(params![u], |r| rows::credential(r, &self.key))?
+                            .collect()
+                    })
+            }
             (None, Some(t)) => self
                 .conn
                 .prepare_cached(ALL_CREDENTIALS_ENDING_AFTER_SQL)
-                .and_then(|mut s| s.query_map(params![t], rows::credential)?.collect()),
+                .and_then(|mut s| {
+                    s.query_map(params![t], |r| rows::credential(r, &self.key))?
+                        .collect()
+                }),
             (None, None) => self
                 .conn
                 .prepare_cached(ALL_CREDENTIALS_SQL)
-                .and_then(|mut s| s.query_map([], rows::credential)?.collect()),
+                .and_then(|mut s| {
+                    s.query_map([], |r| rows::credential(r, &self.key))?
+                        .collect()
+                }),
         };
         let rows: Vec<Credential> = rows.map_err(&fail)?;
         Ok(match active_at {

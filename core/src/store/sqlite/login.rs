@@ -5,7 +5,7 @@ use super::{read_generation, rows, store_error, SqliteStore};
 use crate::audit::AuditEvent;
 use crate::decision::{Decision, FailureCounts, Reason, StateQuery, UserState};
 use crate::store::{failure_rows, Generations, LoginSnapshot, RedeemRequest, Redeemed, Replay};
-use crate::{Error, Time, Verdict};
+use crate::{Error, SiteKey, Time, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A user's credentials and the universal ones, ended after ?2.
@@ -24,13 +24,16 @@ pub(super) const RECENT_FAILURES_SQL: &str =
 const ATTEMPTS: usize = 3;
 
 /// The state `query` asks for, inside whatever transaction `conn` is in.
-pub(super) fn read_state(conn: &Connection, query: &StateQuery<'_>) -> rusqlite::Result<UserState> {
+pub(super) fn read_state(
+    conn: &Connection,
+    key: &SiteKey,
+    query: &StateQuery<'_>,
+) -> rusqlite::Result<UserState> {
     let credentials = conn
         .prepare_cached(USER_CREDENTIALS_SQL)?
-        .query_map(
-            params![query.user, query.ended_after.timestamp()],
-            rows::credential,
-        )?
+        .query_map(params![query.user, query.ended_after.timestamp()], |r| {
+            rows::credential(r, key)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     let failures = read_failures(conn, query.user, query.failures_after)?;
     Ok(UserState {
@@ -51,26 +54,73 @@ pub(super) fn read_failures(
         .collect()
 }
 
+/// One credential by id, its seal checked.
+const CREDENTIAL_BY_ID_SQL: &str = concat!(
+    "SELECT ",
+    credential_columns!(),
+    " FROM credentials WHERE id = ?1"
+);
+
+/// Spends a use of credential `id` and/or starts its window, resealing the row. Ok(false):
+/// the row is not as the decision saw it (gone, changed, its uses spent, its seal broken).
+fn change_credential(
+    tx: &Transaction<'_>,
+    key: &SiteKey,
+    id: &str,
+    spend_use: bool,
+    start_window: Option<(Time, Time)>,
+) -> rusqlite::Result<bool> {
+    let Some(mut c) = tx
+        .prepare_cached(CREDENTIAL_BY_ID_SQL)?
+        .query_row(params![id], |r| rows::credential(r, key))
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let (seal_before, used_before) = (c.seal(key), c.used);
+    if c.tampered || (spend_use && c.is_used_up()) {
+        return Ok(false);
+    }
+    if let Some((from, until)) = start_window {
+        if c.activation.is_none() {
+            return Ok(false);
+        }
+        (c.not_before, c.not_after, c.activation) = (from, until, None);
+    }
+    if spend_use {
+        c.used = c.used.saturating_add(1);
+    }
+    let n = tx
+        .prepare_cached(
+            "UPDATE credentials SET not_before = ?2, not_after = ?3, activate_secs = ?4, used = ?5, seal = ?6 WHERE id = ?1 AND used = ?7 AND seal = ?8",
+        )?
+        .execute(params![
+            id,
+            c.not_before.timestamp(),
+            c.not_after.timestamp(),
+            c.activation.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            c.used,
+            &c.seal(key)[..],
+            used_before,
+            &seal_before[..],
+        ])?;
+    Ok(n == 1)
+}
+
 /// Applies `decision`'s effects. Ok(false): a conditional write found its row changed.
-fn apply(tx: &Transaction<'_>, decision: &Decision, user: &str) -> rusqlite::Result<bool> {
+fn apply(
+    tx: &Transaction<'_>,
+    key: &SiteKey,
+    decision: &Decision,
+    user: &str,
+) -> rusqlite::Result<bool> {
     let effects = &decision.effects;
     let credential = match &decision.verdict {
         crate::Verdict::Accepted { credential, .. } => Some(credential.as_str()),
         crate::Verdict::Rejected(_) => None,
     };
-    if let (Some((from, until)), Some(id)) = (effects.start_window, credential) {
-        tx.prepare_cached(
-            "UPDATE credentials SET not_before = ?2, not_after = ?3, activate_secs = NULL WHERE id = ?1 AND activate_secs IS NOT NULL",
-        )?
-        .execute(params![id, from.timestamp(), until.timestamp()])?;
-    }
-    if let (true, Some(id)) = (effects.spend_use, credential) {
-        let n = tx
-            .prepare_cached(
-                "UPDATE credentials SET used = used + 1 WHERE id = ?1 AND (max_uses IS NULL OR used < max_uses)",
-            )?
-            .execute(params![id])?;
-        if n != 1 {
+    if let Some(id) = credential.filter(|_| effects.spend_use || effects.start_window.is_some()) {
+        if !change_credential(tx, key, id, effects.spend_use, effects.start_window)? {
             return Ok(false);
         }
     }
@@ -174,7 +224,7 @@ impl SqliteStore {
         let fail = self.fail("read a user's credentials and failures");
         let tx = self.conn.unchecked_transaction().map_err(&fail)?;
         let generation = read_generation(&tx).map_err(&fail)?;
-        let state = read_state(&tx, query).map_err(&fail)?;
+        let state = read_state(&tx, &self.key, query).map_err(&fail)?;
         tx.commit().map_err(&fail)?;
         Ok(LoginSnapshot { state, generation })
     }
@@ -192,6 +242,7 @@ impl SqliteStore {
             self.set_durable(durable)?;
             let known = &mut guess;
             let path = self.path.clone();
+            let key = self.key.clone();
             let out = self.transact("redeem a code", |tx, events| {
                 let sql = store_error(&path, "redeem a code");
                 if let Some(replay) = &request.replay {
@@ -203,14 +254,14 @@ impl SqliteStore {
                 let generation = read_generation(tx).map_err(&sql)?;
                 let decision = match known.take() {
                     Some((g, d)) if g == generation => d,
-                    _ => decide(&read_state(tx, &request.query).map_err(&sql)?),
+                    _ => decide(&read_state(tx, &key, &request.query).map_err(&sql)?),
                 };
                 // It changes state after all, or a conditional write found its row changed:
                 // roll back, and try again reading afresh and committing durably.
                 if !durable && decision.effects.change_state() {
                     return Ok(None);
                 }
-                if !apply(tx, &decision, request.login.user).map_err(&sql)? {
+                if !apply(tx, &key, &decision, request.login.user).map_err(&sql)? {
                     return Ok(None);
                 }
                 if let (Some(replay), true) = (&request.replay, decision.effects.change_state()) {

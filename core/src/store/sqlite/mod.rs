@@ -6,7 +6,7 @@
 /// `concat!`ed at compile time).
 macro_rules! credential_columns {
     () => {
-        "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, activate_secs, digest"
+        "id, kind, user, policy, services, hosts, issued_at, not_before, not_after, max_uses, used, revoked_at, issued_by, reason, activate_secs, digest, seal"
     };
 }
 
@@ -47,7 +47,8 @@ pub struct SqliteStore {
     /// The WAL file beside it.
     wal: PathBuf,
     /// Set by SQLite's update hook when a statement on this connection changed a row of
-    /// `credentials` or `failures`; a write transaction then bumps the generation once.
+    /// `failures`; a write transaction then bumps the generation once (the schema's
+    /// triggers bump it for each change to a credential).
     state_changed: Arc<AtomicBool>,
     /// Whether commits wait for the disk (synchronous=FULL) now.
     durable: bool,
@@ -152,7 +153,7 @@ impl SqliteStore {
             .map_err(&sql)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(&sql)?;
-        schema::migrate(&conn).map_err(|e| match e {
+        schema::migrate(&conn, |c| admin::seal_all(c, &key)).map_err(|e| match e {
             schema::MigrateError::Sql(e) => sql(e),
             schema::MigrateError::Newer(version) => fail(format!(
                 "schema version {version} is not the {} this sparekey understands; upgrade sparekey",
@@ -161,11 +162,12 @@ impl SqliteStore {
         })?;
         let state_changed = Arc::new(AtomicBool::new(false));
         let flag = state_changed.clone();
-        // Every row change on this connection is seen here, whatever the statement, so no
-        // write path can forget the generation. (SQLite skips the hook only for a DELETE
-        // without WHERE, which the store never runs on these tables.)
+        // Every change to failures on this connection is seen here, whatever the statement,
+        // so no write path can forget the generation. (SQLite skips the hook only for a
+        // DELETE without WHERE, which the store never runs on it.) Changes to credentials
+        // move it through the schema's triggers, whoever makes them.
         conn.update_hook(Some(move |_: RowChange, _: &str, table: &str, _: i64| {
-            if table == "credentials" || table == "failures" {
+            if table == "failures" {
                 flag.store(true, Ordering::Relaxed);
             }
         }))
@@ -235,9 +237,9 @@ impl SqliteStore {
     }
 
     /// Runs `f` in one IMMEDIATE transaction; its audit events are written in it, and sent to
-    /// the sink only after the commit. When `f` changed credentials or failures, the
-    /// generation is bumped once, in the same transaction. `f` returns `Ok(None)` to roll
-    /// back (nothing written, nothing sent).
+    /// the sink only after the commit. When `f` changed failures, the generation is bumped
+    /// once, in the same transaction (the triggers bump it for each credential row changed).
+    /// `f` returns `Ok(None)` to roll back (nothing written, nothing sent).
     fn transact<T>(
         &mut self,
         operation: &'static str,
@@ -266,6 +268,8 @@ impl SqliteStore {
                 .and_then(|mut st| st.execute([]))
                 .map_err(&sql)?;
         }
+        // The triggers bumped it for each credential row changed; failures, above, once.
+        let after = read_generation(&tx).map_err(&sql)?;
         append_events(&tx, &key, &mut events).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         for e in &events {
@@ -273,10 +277,7 @@ impl SqliteStore {
         }
         // The commit stands; a checkpoint that fails is tried again after the next one.
         let _ = self.checkpoint_if_large();
-        let generations = Generations {
-            before,
-            after: before + i64::from(bumped),
-        };
+        let generations = Generations { before, after };
         Ok(Some((out, generations)))
     }
 
@@ -342,6 +343,9 @@ fn append_events(
     Ok(())
 }
 
+#[cfg(test)]
+#[path = "seal_tests.rs"]
+mod seal_tests;
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! Conversions between store rows and core types.
 
 use crate::audit::{Action, AuditEvent};
-use crate::{Credential, Time, Uses};
+use crate::{Credential, SiteKey, Time, Uses};
 use chrono::{DateTime, Utc};
 use rusqlite::Row;
 use sparekey_conf::Kind;
@@ -34,11 +34,14 @@ fn bad(col: usize, what: &str) -> rusqlite::Error {
     )
 }
 
-pub fn credential(r: &Row<'_>) -> rusqlite::Result<Credential> {
+/// The credential in `r` (the columns of `credential_columns!`), its seal checked with `key`:
+/// a row whose seal does not match comes back marked [`Credential::tampered`].
+pub fn credential(r: &Row<'_>, key: &SiteKey) -> rusqlite::Result<Credential> {
     let kind: String = r.get(1)?;
     let digest: Vec<u8> = r.get(15)?;
     let max_uses: Option<u32> = r.get(9)?;
-    Ok(Credential {
+    let seal: Vec<u8> = r.get(16)?;
+    let mut c = Credential {
         id: r.get(0)?,
         kind: Kind::parse(&kind).ok_or_else(|| bad(1, "unknown credential kind"))?,
         user: r.get(2)?,
@@ -57,7 +60,10 @@ pub fn credential(r: &Row<'_>) -> rusqlite::Result<Credential> {
         digest: digest
             .try_into()
             .map_err(|_| bad(15, "digest is not 32 bytes"))?,
-    })
+        tampered: false,
+    };
+    c.tampered = !c.seal_matches(key, &seal);
+    Ok(c)
 }
 
 pub fn event(r: &Row<'_>) -> rusqlite::Result<AuditEvent> {

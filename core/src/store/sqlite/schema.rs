@@ -1,7 +1,7 @@
 //! The SQLite schema, its versions and the migration between them.
 
 /// The schema version this build writes (PRAGMA user_version).
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The replies table (version 3), in a macro so that [`CREATE`] and [`UPGRADE_FROM_2`]
 /// share one text.
@@ -26,6 +26,24 @@ CREATE TABLE IF NOT EXISTS replies (
     };
 }
 
+/// The triggers of version 4, in a macro as [`replies_table`] is. Any writer's change to a
+/// credential bumps the generation, a hand-made `sqlite3` revoke or delete included, so that
+/// sparekeyd's cache sees it within its recheck. Only on credentials: three short triggers
+/// cost every connection's schema parse (a PAM login's) a few microseconds, and a change to
+/// failures by hand can only keep a user locked out longer.
+macro_rules! generation_triggers {
+    () => {
+        "
+CREATE TRIGGER IF NOT EXISTS generation_on_credential_insert AFTER INSERT ON credentials
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS generation_on_credential_update AFTER UPDATE ON credentials
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS generation_on_credential_delete AFTER DELETE ON credentials
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+"
+    };
+}
+
 /// Creates the tables of the current version.
 pub const CREATE: &str = concat!(
     "
@@ -45,7 +63,8 @@ CREATE TABLE IF NOT EXISTS credentials (
     issued_by   TEXT NOT NULL,
     reason      TEXT,
     activate_secs INTEGER,
-    digest      BLOB NOT NULL
+    digest      BLOB NOT NULL,
+    seal        BLOB NOT NULL DEFAULT x''
 );
 CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials(user, not_after);
 -- failures: wrong codes that count toward lockout; one row may stand for `count` of them
@@ -70,8 +89,9 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, seq);
 -- generation: bumped by every transaction that changes credentials or failures (the store
--- does it, seeing row changes through SQLite's update hook), so a long-running reader can
--- tell with one small read whether what it cached is still true. Audit appends do not bump it.
+-- does it, seeing row changes through SQLite's update hook; the triggers do it for any
+-- writer's change to credentials), so a long-running reader can tell with one small read
+-- whether what it cached is still true. Audit appends do not bump it.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -79,7 +99,8 @@ CREATE TABLE IF NOT EXISTS meta (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 ",
     replies_table!(),
-    "PRAGMA user_version = 3;
+    generation_triggers!(),
+    "PRAGMA user_version = 4;
 "
 );
 
@@ -99,6 +120,15 @@ PRAGMA user_version = 2;
 /// Brings a version 2 store to version 3: the replies kept for RADIUS retransmits.
 pub const UPGRADE_FROM_2: &str = concat!(replies_table!(), "PRAGMA user_version = 3;\n");
 
+/// Brings a version 3 store to version 4: credentials gained their seal (the rows found are
+/// sealed as they are, by [`migrate`], in the same transaction), and the generation
+/// triggers.
+pub const UPGRADE_FROM_3: &str = concat!(
+    "ALTER TABLE credentials ADD COLUMN seal BLOB NOT NULL DEFAULT x'';\n",
+    generation_triggers!(),
+    "PRAGMA user_version = 4;\n"
+);
+
 /// Why [`migrate`] failed.
 pub enum MigrateError {
     /// SQLite failed.
@@ -115,25 +145,36 @@ impl From<rusqlite::Error> for MigrateError {
 
 /// Creates the schema in a new store, or brings an older one to [`VERSION`], each in one
 /// IMMEDIATE transaction that checks the version again: another process may have done it.
-pub fn migrate(conn: &rusqlite::Connection) -> Result<(), MigrateError> {
+/// `seal_rows` seals the credentials an upgrade from before version 4 finds, inside that
+/// transaction.
+pub fn migrate(
+    conn: &rusqlite::Connection,
+    seal_rows: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+) -> Result<(), MigrateError> {
     let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
         c.pragma_query_value(None, "user_version", |r| r.get(0))
     };
     match version(conn)? {
         VERSION => Ok(()),
-        0..=2 => {
+        0..=3 => {
             conn.execute_batch("BEGIN IMMEDIATE;")?;
-            let step = match version(conn) {
+            let found = version(conn);
+            let step = match found {
                 Ok(0) => CREATE.to_string(),
-                Ok(1) => format!("{UPGRADE_FROM_1}{UPGRADE_FROM_2}"),
-                Ok(2) => UPGRADE_FROM_2.to_string(),
+                Ok(1) => format!("{UPGRADE_FROM_1}{UPGRADE_FROM_2}{UPGRADE_FROM_3}"),
+                Ok(2) => format!("{UPGRADE_FROM_2}{UPGRADE_FROM_3}"),
+                Ok(3) => UPGRADE_FROM_3.to_string(),
                 Ok(_) => String::new(),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK;");
                     return Err(e.into());
                 }
             };
-            match conn.execute_batch(&format!("{step} COMMIT;")) {
+            let upgraded = conn.execute_batch(&step).and_then(|()| match found {
+                Ok(1..=3) => seal_rows(conn),
+                _ => Ok(()),
+            });
+            match upgraded.and_then(|()| conn.execute_batch("COMMIT;")) {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK;");

@@ -21,26 +21,26 @@ fn policies() -> PolicyFile {
     .unwrap()
 }
 
-fn t0() -> Time {
+pub(super) fn t0() -> Time {
     chrono::Utc
         .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
         .unwrap()
 }
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    store: SqliteStore,
-    key: Arc<SiteKey>,
-    policies: PolicyFile,
+    pub(super) store: SqliteStore,
+    pub(super) key: Arc<SiteKey>,
+    pub(super) policies: PolicyFile,
 }
 
-const ORIGIN: Origin<'static> = Origin {
+pub(super) const ORIGIN: Origin<'static> = Origin {
     actor: "root",
     source: "test",
 };
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
         let store = SqliteStore::open(
@@ -57,7 +57,7 @@ impl Fixture {
         }
     }
 
-    fn issue(&mut self, user: &str, uses: Uses) -> Code {
+    pub(super) fn issue(&mut self, user: &str, uses: Uses) -> Code {
         let code = Code::generate(&Default::default()).unwrap();
         let req = IssueRequest {
             uses,
@@ -69,7 +69,7 @@ impl Fixture {
         code
     }
 
-    fn try_code(&mut self, user: &str, code: &Code, now: Time) -> Verdict {
+    pub(super) fn try_code(&mut self, user: &str, code: &Code, now: Time) -> Verdict {
         let login = Login {
             user,
             groups: &[],
@@ -465,10 +465,14 @@ fn a_version_1_store_is_upgraded_in_place() {
     let path = dir.path().join("s.db");
     let key = Arc::new(SiteKey::from_bytes(&[5; 32]));
     drop(SqliteStore::open(&path, key.clone(), Arc::new(NoSink)).unwrap());
-    // Version 1 had no failures.count.
+    // Version 1 had no failures.count, no seals, no replies, other triggers.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "ALTER TABLE failures DROP COLUMN count; PRAGMA user_version = 1;
+         ALTER TABLE credentials DROP COLUMN seal; DROP TABLE replies;
+         DROP TRIGGER generation_on_credential_insert;
+         DROP TRIGGER generation_on_credential_update;
+         DROP TRIGGER generation_on_credential_delete;
          CREATE TRIGGER failures_inserted AFTER INSERT ON failures
              BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
          INSERT INTO failures (user, at) VALUES ('alice', 1795000000), ('alice', 1795000001);",
@@ -484,7 +488,10 @@ fn a_version_1_store_is_upgraded_in_place() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(triggers, 0, "version 1's generation triggers are gone");
+    assert_eq!(
+        triggers, 3,
+        "version 1's generation triggers are gone, version 4's three are there"
+    );
     let since = chrono::DateTime::from_timestamp(1794999999, 0).unwrap();
     let failures = store.failures("alice", since).unwrap();
     assert_eq!(failures.iter().map(|(_, n)| n).sum::<u32>(), 2);
