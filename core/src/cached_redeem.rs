@@ -9,6 +9,7 @@
 
 use crate::audit::{AuditBatch, AuditEvent, EventRef};
 use crate::decision::{self, Attempt, Decision, Login, Reason, StateQuery};
+use crate::journal::JournalEntries;
 use crate::store::{failure_rows, Generations, RedeemRequest, Replay, Store};
 use crate::{Code, Error, SiteKey, Time, Verdict};
 use sparekey_conf::PolicyFile;
@@ -29,6 +30,11 @@ pub struct CacheLimits {
     pub groups_ttl: chrono::Duration,
     /// Users cached at most; the cache starts afresh beyond.
     pub max_users: usize,
+    /// Wrong codes of one user that may be counted here and wait for a write at once;
+    /// beyond, a wrong code goes through the store, which counts what other processes (PAM
+    /// logins) stored meanwhile. 1 (the default) bounds guesses spread over PAM and RADIUS
+    /// to the policy's attempts plus one.
+    pub quiet_failures: u32,
 }
 
 impl Default for CacheLimits {
@@ -37,6 +43,7 @@ impl Default for CacheLimits {
             recheck: chrono::Duration::milliseconds(1),
             groups_ttl: chrono::Duration::seconds(30),
             max_users: 100_000,
+            quiet_failures: 1,
         }
     }
 }
@@ -92,6 +99,10 @@ pub struct CachedRedeemer {
     pending: Vec<(String, Time)>,
     /// The batch being written, if it has failures.
     in_flight: Option<InFlight>,
+    /// The journal epoch events are gathered in, and the entries gathered since the last
+    /// [`CachedRedeemer::take_fresh`] (when journaling).
+    epoch: u64,
+    fresh: Option<JournalEntries>,
 }
 
 /// What a cache gathered for one write: see [`Store::record_batch`].
@@ -134,7 +145,28 @@ impl CachedRedeemer {
             unwritten: HashMap::new(),
             pending: Vec::new(),
             in_flight: None,
+            epoch: 0,
+            fresh: None,
         }
+    }
+
+    /// From now on, every event gathered is also kept as a journal entry of `epoch` until
+    /// [`CachedRedeemer::take_fresh`] (see [`crate::journal`]).
+    pub fn journal_in(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.fresh.get_or_insert_with(JournalEntries::default);
+    }
+
+    /// Moves the journal entries gathered since the last call into `into`.
+    pub fn take_fresh(&mut self, into: &mut JournalEntries) {
+        if let Some(fresh) = self.fresh.as_mut() {
+            into.take_from(fresh);
+        }
+    }
+
+    /// Whether failures counted here wait for a write.
+    pub fn has_pending_failures(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Verifies `presented` and records the outcome: in the store at once when it changes
@@ -210,14 +242,17 @@ impl CachedRedeemer {
             return Ok(cached.verdict);
         }
         if cached.verdict == Verdict::Rejected(Reason::WrongCode)
+            && unwritten < self.limits.quiet_failures
             && self.pending.len() < MAX_PENDING
         {
             // A code that matches nothing the store held at the last recheck: count it here
-            // and write it with the next batch, as a flood of guesses must not cost an fsync
-            // (nor a read of the store) each. A code issued since the last recheck, at most
-            // `recheck` ago, would be refused and counted once, as a code revoked since is
-            // still accepted: the cache's one window. PAM logins see these failures when the
-            // batch is written.
+            // and write it with the next batch, which sparekeyd writes before it answers
+            // (without waiting for the disk), as a flood of guesses must not cost an fsync
+            // (nor a read of the store) each. Only while fewer than `quiet_failures` of this
+            // user wait to be written: beyond, it goes through the store, which counts what
+            // PAM logins stored meanwhile (see [`CacheLimits::quiet_failures`]). A code issued since the last recheck, at
+            // most `recheck` ago, would be refused and counted once, as a code revoked since
+            // is still accepted: the cache's one window.
             self.count_failure(presented, now);
             self.gather(presented, &cached, now);
             return Ok(cached.verdict);
@@ -353,10 +388,10 @@ impl CachedRedeemer {
         self.pending.push((presented.user.to_string(), now));
     }
 
-    /// Gathers `decision`'s audit events for the next batch.
+    /// Gathers `decision`'s audit events for the next batch (and the journal).
     fn gather(&mut self, presented: &Presented<'_>, decision: &Decision, now: Time) {
         for e in decision.events() {
-            self.audit.add(EventRef {
+            let event = EventRef {
                 time: now,
                 action: e.action,
                 actor: presented.user,
@@ -365,7 +400,11 @@ impl CachedRedeemer {
                 service: Some(presented.service),
                 source: presented.source,
                 reason: e.reason.as_deref(),
-            });
+            };
+            if let Some(fresh) = self.fresh.as_mut() {
+                fresh.push_event(self.epoch, &event);
+            }
+            self.audit.add(event);
         }
     }
 

@@ -22,6 +22,7 @@ pub struct SiteKey {
     code_mac: HmacSha256,
     audit_mac: HmacSha256,
     seal_mac: HmacSha256,
+    journal_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for SiteKey {
@@ -57,10 +58,12 @@ impl SiteKey {
         let code_key = Zeroizing::new(hmac(bytes, &[b"sparekey code digest v1"]));
         let audit_key = Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"]));
         let seal_key = Zeroizing::new(hmac(bytes, &[b"sparekey credential seal v1"]));
+        let journal_key = Zeroizing::new(hmac(bytes, &[b"sparekey journal v1"]));
         SiteKey {
             code_mac: keyed(&code_key[..]),
             audit_mac: keyed(&audit_key[..]),
             seal_mac: keyed(&seal_key[..]),
+            journal_mac: keyed(&journal_key[..]),
         }
     }
 
@@ -176,6 +179,12 @@ impl SiteKey {
     /// does not carry a matching one.
     pub fn seal(&self, row: &[u8]) -> [u8; 32] {
         finish(&self.seal_mac, &[row])
+    }
+
+    /// HMAC-SHA256 of one record of sparekeyd's journal, so that records written without the
+    /// key are not replayed into the audit chain.
+    pub fn journal(&self, record: &[u8]) -> [u8; 32] {
+        finish(&self.journal_mac, &[record])
     }
 }
 

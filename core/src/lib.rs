@@ -15,6 +15,7 @@ pub mod decision;
 mod error;
 pub mod identity;
 pub mod issue;
+pub mod journal;
 pub mod key;
 pub mod redeem;
 pub mod shared_redeem;

@@ -4,13 +4,15 @@
 //! failure or a panic in a thread that held it, the cache is dropped and rebuilt from the
 //! store, never reused; what it had gathered and not yet written goes with the next batch.
 
-use crate::audit::{AuditBatch, AuditEvent, EventRef};
+use crate::audit::{AuditBatch, AuditEvent};
 use crate::cached_redeem::{Batch, CacheLimits, CachedRedeemer, Presented};
 use crate::identity::Directory;
-use crate::store::Store;
+use crate::journal::{Journal, JournalEntries, Replayed};
+use crate::store::{BatchWrite, Store};
 use crate::{Error, SiteKey, Time, Verdict};
 use sparekey_conf::PolicyFile;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Opens a connection to the store (one for the cache, one for the writer).
 pub type StoreOpener = Arc<dyn Fn() -> Result<Box<dyn Store>, Error> + Send + Sync>;
@@ -44,6 +46,8 @@ struct Inner {
     cache: Mutex<Cache>,
     /// The writer's connection; also serialises flushes.
     writer: Mutex<Option<Box<dyn Store>>>,
+    /// The journal, once [`SharedRedeemer::open_journal`] opened it.
+    journal: OnceLock<Journal>,
 }
 
 /// The cache (with the number of its build), what dropped caches left unwritten, and why
@@ -57,6 +61,8 @@ struct Cache {
     /// Events from outside the hot path to write with its batch (refused admin requests):
     /// repeats are kept once with their count, first and last time.
     gathered: AuditBatch,
+    /// The journal epoch events are gathered in now; every write of the batches moves it on.
+    epoch: u64,
 }
 
 impl Cache {
@@ -86,6 +92,7 @@ impl SharedRedeemer {
                 limits,
                 cache: Mutex::new(Cache::default()),
                 writer: Mutex::new(None),
+                journal: OnceLock::new(),
             }),
         }
     }
@@ -104,6 +111,57 @@ impl SharedRedeemer {
         }
     }
 
+    /// Opens the journal beside the store at `store_path` (see [`crate::journal`]),
+    /// replaying what an earlier process left in it, and journals every event gathered from
+    /// now on. Before any code is redeemed.
+    pub fn open_journal(&self, store_path: &Path) -> Result<Replayed, Error> {
+        let mut store = (self.inner.open)()?;
+        let (journal, replayed) = Journal::open(store_path, self.inner.key.clone(), &mut *store)?;
+        let mut cache = self.cache();
+        cache.epoch = replayed.next_epoch;
+        if let Some((_, r)) = cache.redeemer.as_mut() {
+            r.journal_in(replayed.next_epoch);
+        }
+        let _ = self.inner.journal.set(journal);
+        Ok(replayed)
+    }
+
+    /// Verifies `presented` and records the outcome, as [`CachedRedeemer::redeem`] does; the
+    /// journal entries of what it gathered go to `turn`, for [`SharedRedeemer::settle`]
+    /// before the answer is sent.
+    pub fn redeem_in_turn(
+        &self,
+        policies: &PolicyFile,
+        presented: &Presented<'_>,
+        now: Time,
+        turn: &mut JournalEntries,
+    ) -> Result<Verdict, Error> {
+        self.redeem_with(policies, presented, now, Some(turn))
+    }
+
+    /// Makes what a thread's answers rest on outlive a crash of the process, before it sends
+    /// them: the failures counted and not yet stored are written (one transaction, not
+    /// waiting for the disk), so that PAM logins count them too, and the events of `turn`
+    /// are appended to the journal unless that write stored them. `Err`: send none of them.
+    pub fn settle(&self, turn: &mut JournalEntries) -> Result<(), Error> {
+        let pending = self
+            .cache()
+            .redeemer
+            .as_ref()
+            .is_some_and(|(_, r)| r.has_pending_failures());
+        if pending {
+            let stored = self.write(false)?;
+            if turn.newest_epoch() <= stored {
+                turn.clear();
+            }
+        }
+        if let Some(journal) = self.inner.journal.get() {
+            journal.append(turn)?;
+        }
+        turn.clear();
+        Ok(())
+    }
+
     /// Verifies `presented` and records the outcome, as [`CachedRedeemer::redeem`] does.
     /// `Err` when the store or the group lookup fails: the cache is then dropped, as its
     /// connection may be what failed, and nothing it gathered is lost. `Err` too, for every
@@ -115,6 +173,16 @@ impl SharedRedeemer {
         policies: &PolicyFile,
         presented: &Presented<'_>,
         now: Time,
+    ) -> Result<Verdict, Error> {
+        self.redeem_with(policies, presented, now, None)
+    }
+
+    fn redeem_with(
+        &self,
+        policies: &PolicyFile,
+        presented: &Presented<'_>,
+        now: Time,
+        turn: Option<&mut JournalEntries>,
     ) -> Result<Verdict, Error> {
         if let Some(why) = self.cache().unwritable.clone() {
             return Err(Error::Unwritable(why));
@@ -135,6 +203,9 @@ impl SharedRedeemer {
         if cache.redeemer.is_none() {
             let store = (self.inner.open)()?;
             let mut r = CachedRedeemer::new(store, self.inner.key.clone(), self.inner.limits);
+            if self.inner.journal.get().is_some() {
+                r.journal_in(cache.epoch);
+            }
             for orphan in std::mem::take(&mut cache.orphans) {
                 r.adopt(orphan);
             }
@@ -150,6 +221,8 @@ impl SharedRedeemer {
             return Err(Error::Conflict("the cache".into()));
         };
         let verdict = redeemer.redeem(policies, presented, now, &lookup);
+        let mut dropped = JournalEntries::default();
+        redeemer.take_fresh(turn.unwrap_or(&mut dropped));
         if verdict.is_err() {
             cache.drop_redeemer();
         }
@@ -157,9 +230,27 @@ impl SharedRedeemer {
     }
 
     /// Writes what the cache gathered so far, in one transaction on the writer's own
-    /// connection (so answering threads never wait for the disk). Returns how many failures
-    /// and events were written. When the store fails, everything is kept for the next try.
+    /// connection (so answering threads never wait for the disk), durably, and moves the
+    /// journal on. Returns how many failures and events were written. When the store fails,
+    /// everything is kept for the next try.
     pub fn flush(&self) -> Result<usize, Error> {
+        let mut written = 0;
+        let stored = self.write_counting(true, &mut written)?;
+        if let Some(journal) = self.inner.journal.get() {
+            journal.rotate(stored, || self.cache().epoch)?;
+        }
+        Ok(written)
+    }
+
+    /// [`SharedRedeemer::flush`]'s write, waiting for the disk or not, without the journal's
+    /// rotation; returns the journal epoch it completed (everything gathered up to it is
+    /// stored).
+    fn write(&self, durable: bool) -> Result<u64, Error> {
+        let mut written = 0;
+        self.write_counting(durable, &mut written)
+    }
+
+    fn write_counting(&self, durable: bool, written: &mut usize) -> Result<u64, Error> {
         let mut writer = match self.inner.writer.lock() {
             Ok(g) => g,
             Err(poisoned) => {
@@ -170,8 +261,15 @@ impl SharedRedeemer {
                 g
             }
         };
-        let (build, mut batches) = {
+        let (build, mut batches, through) = {
             let mut cache = self.cache();
+            // Everything gathered in this epoch goes into the batches taken now.
+            let through = cache.epoch;
+            cache.epoch += 1;
+            let next = cache.epoch;
+            if let (Some((_, r)), Some(_)) = (cache.redeemer.as_mut(), self.inner.journal.get()) {
+                r.journal_in(next);
+            }
             let mut batches = std::mem::take(&mut cache.orphans);
             if !cache.gathered.is_empty() {
                 batches.push(Batch {
@@ -187,16 +285,24 @@ impl SharedRedeemer {
                 Some((build, _)) => Some(*build),
                 None => None,
             };
-            (build, batches)
+            (build, batches, through)
         };
-        let mut written = 0;
         while let Some(batch) = batches.pop() {
             let n = batch.events.len() + batch.failures.len();
+            // The last batch completes the epoch: only once all of them are stored.
+            let through_epoch = batches.is_empty().then_some(through);
             let stored = match writer.as_mut() {
                 Some(s) => Ok(s),
                 None => (self.inner.open)().map(|s| &mut *writer.insert(s)),
             }
-            .and_then(|store| store.record_batch(&batch.failures, batch.events.clone()));
+            .and_then(|store| {
+                store.write_batch(BatchWrite {
+                    failures: &batch.failures,
+                    events: batch.events.clone(),
+                    through_epoch,
+                    durable,
+                })
+            });
             if let Ok(generations) = &stored {
                 // At once, without the cache's lock: a recheck from now on knows this commit.
                 let _ = batch.committed.set(*generations);
@@ -211,7 +317,7 @@ impl SharedRedeemer {
                         r.written(&batch.failures, generations);
                     }
                     cache.unwritable = None;
-                    written += n;
+                    *written += n;
                 }
                 Err(e) => {
                     *writer = None;
@@ -229,23 +335,24 @@ impl SharedRedeemer {
                 }
             }
         }
-        Ok(written)
+        Ok(through)
     }
 
     /// Gathers `event` to be written with the next batch (within [`SharedRedeemer::flush`]'s
     /// half second), aggregated with its repeats: for events that may come in floods, such
     /// as refused admin requests, so that 2,000 of them cost a row, not 2,000.
-    pub fn gather(&self, event: &AuditEvent) {
-        self.cache().gathered.add(EventRef {
-            time: event.time,
-            action: event.action,
-            actor: &event.actor,
-            subject: &event.subject,
-            credential: event.credential.as_deref(),
-            service: event.service.as_deref(),
-            source: &event.source,
-            reason: event.reason.as_deref(),
-        });
+    /// It is journaled at once, before the caller answers.
+    pub fn gather(&self, event: &AuditEvent) -> Result<(), Error> {
+        let mut entry = JournalEntries::default();
+        {
+            let mut cache = self.cache();
+            entry.push_event(cache.epoch, &event.borrowed());
+            cache.gathered.add(event.borrowed());
+        }
+        match self.inner.journal.get() {
+            Some(journal) => journal.append(&entry),
+            None => Ok(()),
+        }
     }
 
     /// Why the store cannot be written now (the last write of what was gathered failed), if

@@ -41,8 +41,12 @@ impl Fixture {
         let open: StoreOpener = Arc::new(move || {
             Ok(Box::new(SqliteStore::open(&p, k.clone(), Arc::new(NoSink))?) as Box<dyn Store>)
         });
-        let redeemer =
-            SharedRedeemer::new(open, key.clone(), Arc::new(Nss), CacheLimits::default());
+        // Wrong codes batched without limit: most tests here are about the batching.
+        let limits = CacheLimits {
+            quiet_failures: u32::MAX,
+            ..CacheLimits::default()
+        };
+        let redeemer = SharedRedeemer::new(open, key.clone(), Arc::new(Nss), limits);
         Fixture {
             _dir: dir,
             path,
@@ -75,6 +79,22 @@ impl Fixture {
             };
             store.issue(&cred, origin).unwrap();
         }
+    }
+
+    /// A sparekeyd started afresh over the same store: sparekeyd's limits, the journal open.
+    fn restarted(&self) -> (SharedRedeemer, crate::journal::Replayed) {
+        let (p, k) = (self.path.clone(), self.key.clone());
+        let open: StoreOpener = Arc::new(move || {
+            Ok(Box::new(SqliteStore::open(&p, k.clone(), Arc::new(NoSink))?) as Box<dyn Store>)
+        });
+        let r = SharedRedeemer::new(
+            open,
+            self.key.clone(),
+            Arc::new(Nss),
+            CacheLimits::default(),
+        );
+        let replayed = r.open_journal(&self.path).unwrap();
+        (r, replayed)
     }
 
     fn try_code(&self, code: &str, now: Time) -> Verdict {
@@ -256,5 +276,101 @@ fn policies_by_group_are_matched_through_the_directory_once_per_ttl() {
         *groups.lookups.lock().unwrap(),
         ["alice", "bob"],
         "each user's groups asked once within their TTL"
+    );
+}
+
+fn presented<'a>(code: &'a Code) -> Presented<'a> {
+    Presented {
+        user: "alice",
+        service: "vpn",
+        host: None,
+        source: "test",
+        code,
+        replay: None,
+    }
+}
+
+#[test]
+fn settled_answers_outlive_a_kill_failures_in_the_store_events_in_the_journal() {
+    let f = Fixture::new();
+    let p = sparekey_conf::parse_policy(
+        "enabled = true\n[[policy]]\nname = \"p\"\nusers = [\"alice\"]\nservices = [\"vpn\"]\nmulti-use = true\n",
+        Path::new("policy.toml"),
+    )
+    .unwrap();
+    let code = Code::from_input(b"1234567890").unwrap();
+    let req = IssueRequest {
+        uses: crate::Uses::Multi,
+        ..IssueRequest::new("alice", "test")
+    };
+    let cred = make_credential(&p.policy[0], &req, &code, &f.key, t0()).unwrap();
+    let origin = Origin {
+        actor: "test",
+        source: "test",
+    };
+    f.store().issue(&cred, origin).unwrap();
+    let audit_rows = |f: &Fixture| f.store().audit(None, 1000).unwrap().len();
+    let before = audit_rows(&f);
+
+    let (r, first) = f.restarted();
+    assert_eq!(first.events, 0);
+    let mut turn = crate::journal::JournalEntries::default();
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    for c in [&code, &code, &wrong] {
+        r.redeem_in_turn(&p, &presented(c), t0(), &mut turn)
+            .unwrap();
+    }
+    r.settle(&mut turn).unwrap();
+    assert!(turn.is_empty());
+    // The counted failure is in the store before the answer goes: PAM logins count it.
+    let since = t0() - Duration::minutes(15);
+    assert_eq!(f.store().failures("alice", since).unwrap().len(), 1);
+    // Two accepts after that write: only in the journal.
+    r.redeem_in_turn(&p, &presented(&code), t0(), &mut turn)
+        .unwrap();
+    r.redeem_in_turn(&p, &presented(&code), t0(), &mut turn)
+        .unwrap();
+    r.settle(&mut turn).unwrap();
+    let written = audit_rows(&f);
+    drop(r); // a kill -9: no flush
+
+    let (_, replayed) = f.restarted();
+    assert_eq!(
+        replayed.events, 1,
+        "the two accepts, as one event with its count"
+    );
+    let events = f.store().audit(None, 1000).unwrap();
+    assert_eq!(events.len(), written + 1);
+    let last = events.last().unwrap();
+    assert_eq!(last.action, crate::Action::Redeem);
+    assert!(
+        last.reason.as_deref().unwrap_or("").starts_with("2 times"),
+        "{last:?}"
+    );
+    assert!(written > before);
+    assert_eq!(f.store().verify_audit_chain().unwrap(), None);
+}
+
+#[test]
+fn a_second_wrong_code_of_a_user_goes_through_the_store_at_once() {
+    let f = Fixture::new();
+    f.issue(&["1234567890"]);
+    let (r, _) = f.restarted();
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    let since = t0() - Duration::minutes(15);
+    let mut turn = crate::journal::JournalEntries::default();
+    r.redeem_in_turn(&f.policies, &presented(&wrong), t0(), &mut turn)
+        .unwrap();
+    assert_eq!(
+        f.store().failures("alice", since).unwrap().len(),
+        0,
+        "the first waits"
+    );
+    r.redeem_in_turn(&f.policies, &presented(&wrong), t0(), &mut turn)
+        .unwrap();
+    assert_eq!(
+        f.store().failures("alice", since).unwrap().len(),
+        1,
+        "the second is stored as it is decided"
     );
 }

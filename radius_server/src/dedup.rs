@@ -130,6 +130,14 @@ impl ReplyCache {
         Ok(&stored.reply)
     }
 
+    /// Forgets every reply (their answers could not be made to last: see
+    /// [`crate::responder::Responder::settle`]), so that retransmits are decided afresh.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+        self.bytes = 0;
+    }
+
     /// How many replies are held.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -11,6 +11,7 @@ use crate::dedup::{ReplyCache, RequestKey};
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
 use crate::verifier::{retransmit_key, CodeRequest, Verifier};
+use crate::Error;
 use sparekey_conf::Config;
 use sparekey_core::{rfc3339, Code, Time, Verdict};
 use sparekey_radius_codec::{
@@ -106,6 +107,17 @@ impl<V: Verifier> Responder<V> {
             scratch: Vec::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Makes the outcomes behind the replies handed out since the last call outlive a crash
+    /// of the process ([`Verifier::settle`]), before they are sent. `Err`: send none of
+    /// them; the duplicate cache forgets its replies, so that retransmits are decided again.
+    pub fn settle(&mut self) -> Result<(), Error> {
+        let settled = self.verifier.settle();
+        if settled.is_err() {
+            self.cache.clear();
+        }
+        settled
     }
 
     /// Handles `datagram` received from `from` at `now` (monotonic, for the cache and the

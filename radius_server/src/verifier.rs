@@ -4,6 +4,7 @@
 use crate::Error;
 use sparekey_conf::PolicyFile;
 use sparekey_core::cached_redeem::Presented;
+use sparekey_core::journal::JournalEntries;
 use sparekey_core::shared_redeem::SharedRedeemer;
 use sparekey_core::store::Replay;
 use sparekey_core::{Code, Site, Time, Verdict};
@@ -60,6 +61,12 @@ pub trait Verifier {
         request: &CodeRequest<'_>,
         now: Time,
     ) -> Result<Verdict, Error>;
+
+    /// Makes the outcomes verified since the last call outlive a crash of the process,
+    /// before their answers are sent. `Err`: send none of them.
+    fn settle(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The real verifier, shared by every answering thread: the site's [`SharedRedeemer`] (the
@@ -70,6 +77,8 @@ pub trait Verifier {
 #[derive(Debug, Clone)]
 pub struct SharedVerifier {
     redeemer: SharedRedeemer,
+    /// Journal entries of what this thread's answers since the last settle rest on.
+    turn: JournalEntries,
 }
 
 /// How often gathered audit events are written to the store (and syslog).
@@ -80,6 +89,7 @@ impl SharedVerifier {
     pub fn new(site: &Site) -> Self {
         SharedVerifier {
             redeemer: site.redeemer().clone(),
+            turn: JournalEntries::default(),
         }
     }
 
@@ -141,6 +151,12 @@ impl Verifier for SharedVerifier {
                 until: sparekey_core::after(now, request.replay_window),
             }),
         };
-        Ok(self.redeemer.redeem(policies, &presented, now)?)
+        Ok(self
+            .redeemer
+            .redeem_in_turn(policies, &presented, now, &mut self.turn)?)
+    }
+
+    fn settle(&mut self) -> Result<(), Error> {
+        Ok(self.redeemer.settle(&mut self.turn)?)
     }
 }

@@ -126,26 +126,19 @@ fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
     std::thread::sleep(Duration::from_secs(1));
 
     let filler = disk.fill();
-    // Two more, counted before sparekeyd knows the disk is full ...
-    for _ in 0..2 {
-        assert_eq!(
-            once(&server, "alice", "00000-00000").as_deref(),
-            Some("Access-Reject")
-        );
-    }
-    // ... then, once a batch could not be written (every half second), no answer at all,
-    // for a right code too: the NAS fails over or the usual MFA decides.
-    std::thread::sleep(Duration::from_secs(2));
+    // A wrong code is counted in the store, and an accept in the journal, before it is
+    // answered: with the disk full, neither is answered (nor counted), and the NAS fails over
+    // or the usual MFA decides.
+    assert_eq!(once(&server, "alice", "00000-00000"), None);
     assert_eq!(
         once(&server, "alice", &code),
         None,
         "accepted while unwritable"
     );
-    assert_eq!(once(&server, "alice", "00000-00000"), None);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(once(&server, "alice", &code), None);
     assert!(
-        daemon
-            .log_text()
-            .contains("cannot be written, so code requests get no answer"),
+        daemon.log_text().contains("cannot be written"),
         "{}",
         daemon.log_text()
     );
@@ -157,16 +150,18 @@ fn a_full_disk_stops_answers_within_seconds_and_loses_no_failure_or_event() {
         "{}",
         daemon.log_text()
     );
-    // The four failures survived the fault: the right code still works (4 of 5) ...
+    // The two failures survived the fault: the right code still works (2 of 5) ...
     assert_eq!(
         once(&server, "alice", &code).as_deref(),
         Some("Access-Accept")
     );
-    // ... and the fifth locks alice out.
-    assert_eq!(
-        once(&server, "alice", "00000-00000").as_deref(),
-        Some("Access-Reject")
-    );
+    // ... and three more lock alice out.
+    for _ in 0..3 {
+        assert_eq!(
+            once(&server, "alice", "00000-00000").as_deref(),
+            Some("Access-Reject")
+        );
+    }
     let locked = auth(&server, SECRET, "alice", &code);
     assert_eq!(
         locked.reply.map(|r| r.code).as_deref(),
@@ -329,4 +324,77 @@ fn a_revoke_or_delete_by_hand_is_seen_by_sparekeyd_at_once() {
             "{user}: answered from the cache"
         );
     }
+}
+
+#[test]
+fn a_kill_9_loses_no_audit_event_of_an_answered_request_and_no_counted_failure() {
+    assert!(tools_installed(), "apt-get install freeradius-utils");
+    let (site, server) = radius_site();
+    let daemon = site.start();
+    let (_, code) = site.issue(&["alice", "--multi", "--service", "vpn"]);
+    let (_, bob) = site.issue(&["bob", "--multi", "--service", "vpn"]);
+    // 30 accepts and 3 wrong codes, all answered, then a kill -9 at once: well within the
+    // half second between two writes of what was gathered.
+    let mut input = String::new();
+    for i in 0..33 {
+        // The wrong codes first: each is written before its answer, with what was gathered
+        // until then, so that the accepts after the last one are in the journal alone.
+        let (user, password) = match i % 11 {
+            0 => ("bob", "00000-00000"),
+            _ => ("alice", code.as_str()),
+        };
+        input.push_str(&format!(
+            "User-Name = \"{user}\"\nUser-Password = \"{password}\"\nMessage-Authenticator = 0x00\n\n"
+        ));
+    }
+    let run = radclient(&server, "auth", SECRET, &input, 1, 2);
+    let answered = |what: &str| run.text.matches(what).count();
+    assert_eq!(
+        (
+            answered("Received Access-Accept"),
+            answered("Received Access-Reject")
+        ),
+        (30, 3),
+        "{}",
+        run.text
+    );
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(daemon);
+
+    let again = site.start();
+    assert!(
+        again
+            .log_text()
+            .contains("from the journal of a sparekeyd that stopped"),
+        "{}",
+        again.log_text()
+    );
+    let count = |user: &str, action: &str| -> u64 {
+        let (rc, v) = site.ctl_json(&["audit", "--user", user, "--limit", "1000"]);
+        assert_eq!(rc, 0, "{v}");
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| times(e["reason"].as_str()))
+            .sum()
+    };
+    assert_eq!(count("alice", "redeem"), 30);
+    assert_eq!(count("bob", "failure"), 3);
+    let (rc, v) = site.ctl_json(&["audit", "--verify"]);
+    assert_eq!(rc, 0, "{v}");
+    // The failures count toward bob's lockout (5): two more lock him out.
+    for _ in 0..2 {
+        assert_eq!(
+            once(&server, "bob", "00000-00000").as_deref(),
+            Some("Access-Reject")
+        );
+    }
+    let locked = auth(&server, SECRET, "bob", &bob);
+    assert_eq!(
+        locked.reply.map(|r| r.code).as_deref(),
+        Some("Access-Reject")
+    );
+    drop(again);
 }

@@ -50,7 +50,9 @@ pub fn handle(site: &Site, caller: &Caller, request: Request, now: Time) -> Resp
             let event = AuditEvent::new(now, Action::Denied, &caller.name, &subject)
                 .source(&format!("admin-socket uid={}", caller.uid))
                 .reason(&message);
-            site.redeemer().gather(&event);
+            // Kept for the next write even when the journal cannot take it (a full disk):
+            // the refusal stands either way, and changes nothing.
+            let _ = site.redeemer().gather(&event);
             Response::Error { error: message }
         }
         Err(Failure::Failed(message)) => Response::Error { error: message },

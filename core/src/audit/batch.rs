@@ -51,6 +51,25 @@ pub struct EventRef<'a> {
 }
 
 impl EventRef<'_> {
+    /// Appends [`AuditEvent::canonical`]'s bytes of this event to `out`.
+    pub fn canonical_into(&self, out: &mut Vec<u8>) {
+        let time = self.time.timestamp().to_string();
+        let fields: [&str; 8] = [
+            &time,
+            self.action.as_str(),
+            self.actor,
+            self.subject,
+            self.credential.unwrap_or(""),
+            self.service.unwrap_or(""),
+            self.source,
+            self.reason.unwrap_or(""),
+        ];
+        for f in fields {
+            out.extend_from_slice(&(f.len() as u32).to_be_bytes());
+            out.extend_from_slice(f.as_bytes());
+        }
+    }
+
     fn same_as(&self, e: &AuditEvent) -> bool {
         self.action == e.action
             && self.actor == e.actor

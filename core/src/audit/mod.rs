@@ -145,23 +145,49 @@ impl AuditEvent {
 
     /// Unambiguous bytes of the event for the HMAC chain: each field length-prefixed.
     pub fn canonical(&self) -> Vec<u8> {
-        let time = self.time.timestamp().to_string();
-        let fields: [&str; 8] = [
-            &time,
-            self.action.as_str(),
-            &self.actor,
-            &self.subject,
-            self.credential.as_deref().unwrap_or(""),
-            self.service.as_deref().unwrap_or(""),
-            &self.source,
-            self.reason.as_deref().unwrap_or(""),
-        ];
         let mut out = Vec::new();
-        for f in fields {
-            out.extend_from_slice(&(f.len() as u32).to_be_bytes());
-            out.extend_from_slice(f.as_bytes());
-        }
+        self.borrowed().canonical_into(&mut out);
         out
+    }
+
+    /// The event borrowed, as [`AuditBatch::add`] takes it.
+    pub fn borrowed(&self) -> EventRef<'_> {
+        EventRef {
+            time: self.time,
+            action: self.action,
+            actor: &self.actor,
+            subject: &self.subject,
+            credential: self.credential.as_deref(),
+            service: self.service.as_deref(),
+            source: &self.source,
+            reason: self.reason.as_deref(),
+        }
+    }
+
+    /// The inverse of [`AuditEvent::canonical`] (an empty credential, service or reason
+    /// comes back as none), or None for bytes that are not one event.
+    pub fn from_canonical(mut bytes: &[u8]) -> Option<AuditEvent> {
+        let mut fields: [&str; 8] = [""; 8];
+        for f in &mut fields {
+            let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            *f = std::str::from_utf8(bytes.get(4..4 + len)?).ok()?;
+            bytes = &bytes[4 + len..];
+        }
+        if !bytes.is_empty() {
+            return None;
+        }
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Some(AuditEvent {
+            seq: 0,
+            time: chrono::DateTime::from_timestamp(fields[0].parse().ok()?, 0)?,
+            action: Action::parse(fields[1])?,
+            actor: fields[2].to_string(),
+            subject: fields[3].to_string(),
+            credential: some(fields[4]),
+            service: some(fields[5]),
+            source: fields[6].to_string(),
+            reason: some(fields[7]),
+        })
     }
 
     /// One line of `key=value` pairs for syslog, with values quoted and control characters

@@ -34,6 +34,20 @@ pub struct Generations {
     pub after: i64,
 }
 
+/// One write of what a cache gathered: see [`Store::write_batch`].
+#[derive(Debug)]
+pub struct BatchWrite<'a> {
+    /// Failed attempts that count toward lockout: (user, time).
+    pub failures: &'a [(String, Time)],
+    /// Audit events.
+    pub events: Vec<AuditEvent>,
+    /// The journal epoch this write completes, if it does.
+    pub through_epoch: Option<u64>,
+    /// Whether the commit waits for the disk. Without, it survives a crash of the process,
+    /// not a power loss, until the next commit that waits or the next checkpoint.
+    pub durable: bool,
+}
+
 /// A user's state as read at one moment, with the store's generation then.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoginSnapshot {
@@ -132,12 +146,26 @@ pub trait Store: Send + std::fmt::Debug {
     /// Writes what a cache gathered, in one transaction: failed attempts (user, time) that
     /// count toward lockout (a user's failures in one batch become one row, at the last one's
     /// time, with their count) and audit events. Failures older than the longest lifetime are
-    /// pruned on the way.
+    /// pruned on the way. With `through_epoch`, the same transaction records that every
+    /// journal entry of that epoch or before is stored (see [`crate::journal`]).
+    fn write_batch(&mut self, batch: BatchWrite<'_>) -> Result<Generations, Error>;
+
+    /// [`Store::write_batch`], durably, with no journal epoch.
     fn record_batch(
         &mut self,
         failures: &[(String, Time)],
         events: Vec<AuditEvent>,
-    ) -> Result<Generations, Error>;
+    ) -> Result<Generations, Error> {
+        self.write_batch(BatchWrite {
+            failures,
+            events,
+            through_epoch: None,
+            durable: true,
+        })
+    }
+
+    /// The newest journal epoch whose entries are all stored (0 for none).
+    fn journal_epoch(&self) -> Result<u64, Error>;
 
     /// The generation: it changes whenever anyone changes credentials or failure counts
     /// (not on audit appends).

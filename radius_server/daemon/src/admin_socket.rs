@@ -170,7 +170,9 @@ fn serve_connection(stream: UnixStream, site: &Site) -> Result<(), Error> {
             let event = AuditEvent::new(chrono::Utc::now(), Action::Denied, &caller.name, "-")
                 .source(&format!("admin-socket uid={}", caller.uid))
                 .reason("holds no sparekey role");
-            site.redeemer().gather(&event);
+            // Kept for the next write even when the journal cannot take it (a full disk):
+            // the refusal stands either way, and changes nothing.
+            let _ = site.redeemer().gather(&event);
             answer(&mut writer, &Response::Error { error: msg });
             return Ok(());
         }

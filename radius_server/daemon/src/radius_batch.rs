@@ -102,6 +102,11 @@ impl Outbox {
         self.len += 1;
     }
 
+    /// Forgets the queued replies.
+    pub fn discard(&mut self) {
+        self.len = 0;
+    }
+
     /// Sends every queued reply on `fd`. The kernel stops a `sendmmsg` at the first reply it
     /// cannot send; that one is reported to `failed` and skipped, and the rest are sent.
     pub fn send(&mut self, fd: RawFd, mut failed: impl FnMut(SocketAddr, std::io::Error)) {
@@ -191,6 +196,17 @@ impl Answerer {
             {
                 self.outbox.push(reply, from);
             }
+        }
+        // What the replies rest on (counted failures, audit events) must outlive a crash of
+        // this process before any of them is sent: else fail closed, and the NAS retries.
+        if let Err(e) = self.responder.settle() {
+            self.outbox.discard();
+            quiet_error(
+                &mut self.last_error,
+                log,
+                &format!("radius: {n} replies not sent, what they rest on cannot be recorded: {e}"),
+            );
+            return;
         }
         let last_error = &mut self.last_error;
         self.outbox.send(fd, |to, e| {

@@ -87,6 +87,30 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before any request: what a sparekeyd killed before writing it left in the journal.
+    match site
+        .redeemer()
+        .open_journal(&site.config().daemon.store.path)
+    {
+        Ok(replayed) => {
+            if replayed.events > 0 {
+                say(&format!(
+                    "wrote {} audit events from the journal of a sparekeyd that stopped before writing them",
+                    replayed.events
+                ));
+            }
+            if replayed.skipped_bytes > 0 {
+                say(&format!(
+                    "skipped {} bytes at the end of the journal that were not a whole record with a matching HMAC (a write cut short by a power loss, or not written by sparekeyd)",
+                    replayed.skipped_bytes
+                ));
+            }
+        }
+        Err(e) => {
+            say(&format!("{e}; not started"));
+            return ExitCode::FAILURE;
+        }
+    }
     let radius = match crate::radius_listener::prepare(&site) {
         Ok((radius, warnings)) => {
             warnings.iter().for_each(|w| say(w));

@@ -6,7 +6,7 @@ use super::{rows, store_error, SqliteStore};
 use crate::audit::{Action, AuditEvent};
 use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
 use crate::store::{
-    Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
+    BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
 };
 use crate::{Credential, Error, SiteKey, Time};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -168,12 +168,12 @@ impl Store for SqliteStore {
         self.redeem_in(request, decide)
     }
 
-    fn record_batch(
-        &mut self,
-        failures: &[(String, Time)],
-        events: Vec<AuditEvent>,
-    ) -> Result<Generations, Error> {
-        self.record_batch_in(failures, events)
+    fn write_batch(&mut self, batch: BatchWrite<'_>) -> Result<Generations, Error> {
+        self.write_batch_in(batch)
+    }
+
+    fn journal_epoch(&self) -> Result<u64, Error> {
+        self.journal_epoch_in()
     }
 
     fn generation(&self) -> Result<i64, Error> {

@@ -2,9 +2,10 @@
 //! transaction that applies a decision, and the batch a cache writes.
 
 use super::{read_generation, rows, store_error, SqliteStore};
-use crate::audit::AuditEvent;
 use crate::decision::{Decision, FailureCounts, Reason, StateQuery, UserState};
-use crate::store::{failure_rows, Generations, LoginSnapshot, RedeemRequest, Redeemed, Replay};
+use crate::store::{
+    failure_rows, BatchWrite, Generations, LoginSnapshot, RedeemRequest, Redeemed, Replay,
+};
 use crate::{Error, SiteKey, Time, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -281,12 +282,14 @@ impl SqliteStore {
         Err(Error::Conflict(self.path.display().to_string()))
     }
 
-    pub(super) fn record_batch_in(
-        &mut self,
-        failures: &[(String, Time)],
-        batch: Vec<AuditEvent>,
-    ) -> Result<Generations, Error> {
-        if batch.is_empty() && failures.is_empty() {
+    pub(super) fn write_batch_in(&mut self, write: BatchWrite<'_>) -> Result<Generations, Error> {
+        let BatchWrite {
+            failures,
+            events: batch,
+            through_epoch,
+            durable,
+        } = write;
+        if batch.is_empty() && failures.is_empty() && through_epoch.is_none() {
             let now = self.generation_in()?;
             return Ok(Generations {
                 before: now,
@@ -296,7 +299,8 @@ impl SqliteStore {
         let oldest = failures.iter().map(|(_, t)| *t).min();
         let per_user = failure_rows(failures);
         let path = self.path.clone();
-        let ((), generations) = self.write(
+        let ((), generations) = self.write_with(
+            durable,
             "write a batch of failures and audit events",
             |tx, events| {
                 let sql = store_error(&path, "write a batch of failures and audit events");
@@ -318,11 +322,28 @@ impl SqliteStore {
                         .and_then(|mut st| st.execute(params![horizon.timestamp()]))
                         .map_err(&sql)?;
                 }
+                if let Some(epoch) = through_epoch {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('journal_epoch', ?1)",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![i64::try_from(epoch).unwrap_or(i64::MAX)])
+                    })
+                    .map_err(&sql)?;
+                }
                 events.extend(batch);
                 Ok(())
             },
         )?;
         Ok(generations)
+    }
+
+    pub(super) fn journal_epoch_in(&self) -> Result<u64, Error> {
+        self.conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'journal_epoch'")
+            .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)).optional())
+            .map(|v| v.map_or(0, |e| u64::try_from(e).unwrap_or(0)))
+            .map_err(self.fail("read the journal epoch"))
     }
 
     pub(super) fn generation_in(&self) -> Result<i64, Error> {

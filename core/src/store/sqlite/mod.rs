@@ -281,13 +281,23 @@ impl SqliteStore {
         Ok(Some((out, generations)))
     }
 
-    /// [`SqliteStore::transact`] for a body that never rolls back.
+    /// [`SqliteStore::transact`] for a body that never rolls back, committed durably.
     fn write<T>(
         &mut self,
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
     ) -> Result<(T, Generations), Error> {
-        self.set_durable(true)?;
+        self.write_with(true, operation, f)
+    }
+
+    /// [`SqliteStore::write`], its commit waiting for the disk or not.
+    fn write_with<T>(
+        &mut self,
+        durable: bool,
+        operation: &'static str,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
+    ) -> Result<(T, Generations), Error> {
+        self.set_durable(durable)?;
         match self.transact(operation, |tx, events| f(tx, events).map(Some))? {
             Some(out) => Ok(out),
             None => Err(Error::Conflict(self.path.display().to_string())),
