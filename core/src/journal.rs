@@ -12,6 +12,7 @@
 use crate::audit::{AuditBatch, AuditEvent, EventRef};
 use crate::store::{BatchWrite, Store};
 use crate::{Error, SiteKey};
+use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -101,6 +102,9 @@ pub struct Replayed {
 /// The journal of one store.
 #[derive(Debug)]
 pub struct Journal {
+    /// Held while the journal is open: a second sparekeyd on the same store would otherwise
+    /// replay, and remove, the segments the first still appends to.
+    _lock: Flock<File>,
     base: PathBuf,
     key: Arc<SiteKey>,
     current: Mutex<Arc<Segment>>,
@@ -187,6 +191,7 @@ impl Journal {
         let mut base = store_path.as_os_str().to_owned();
         base.push(".journal");
         let base = PathBuf::from(base);
+        let lock = lock(&base)?;
         let stored = store.journal_epoch()?;
         let found = segments(&base)?;
         let mut batch = AuditBatch::default();
@@ -220,6 +225,7 @@ impl Journal {
         let segment = Arc::new(create_segment(&base, first)?);
         Ok((
             Journal {
+                _lock: lock,
                 base,
                 key,
                 current: Mutex::new(segment),
@@ -288,6 +294,29 @@ impl Journal {
         *retired = kept;
         Ok(())
     }
+}
+
+/// Takes `BASE.lock`, or says that another sparekeyd holds it.
+fn lock(base: &Path) -> Result<Flock<File>, Error> {
+    let mut path = base.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_error(&path, "lock the journal"))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| Error::Store {
+        location: path.display().to_string(),
+        operation: "lock the journal",
+        problem: if e == nix::errno::Errno::EWOULDBLOCK {
+            "another sparekeyd is using this store; stop it first".into()
+        } else {
+            e.to_string()
+        },
+    })
 }
 
 fn create_segment(base: &Path, n: u64) -> Result<Segment, Error> {

@@ -168,3 +168,18 @@ fn a_segment_goes_once_its_entries_are_stored_and_no_one_appends_to_it() {
     journal.rotate(2, || 3).unwrap();
     assert_eq!(f.segments(), 1);
 }
+
+#[test]
+fn a_second_journal_on_the_same_store_is_refused_while_the_first_is_open() {
+    let f = Fixture::new();
+    let (journal, _, _) = f.open();
+    let mut store = f.store();
+    let err = Journal::open(&f.store_path(), f.key.clone(), &mut store).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("another sparekeyd is using this store"),
+        "{err}"
+    );
+    drop(journal);
+    assert!(Journal::open(&f.store_path(), f.key.clone(), &mut store).is_ok());
+}

@@ -144,6 +144,13 @@ impl SharedRedeemer {
     /// waiting for the disk), so that PAM logins count them too, and the events of `turn`
     /// are appended to the journal unless that write stored them. `Err`: send none of them.
     pub fn settle(&self, turn: &mut JournalEntries) -> Result<(), Error> {
+        let settled = self.settle_turn(turn);
+        // Unsent, the turn's answers need no entries; what they gathered stays in the cache.
+        turn.clear();
+        settled
+    }
+
+    fn settle_turn(&self, turn: &mut JournalEntries) -> Result<(), Error> {
         let pending = self
             .cache()
             .redeemer
@@ -155,11 +162,10 @@ impl SharedRedeemer {
                 turn.clear();
             }
         }
-        if let Some(journal) = self.inner.journal.get() {
-            journal.append(turn)?;
+        match self.inner.journal.get() {
+            Some(journal) => journal.append(turn),
+            None => Ok(()),
         }
-        turn.clear();
-        Ok(())
     }
 
     /// Verifies `presented` and records the outcome, as [`CachedRedeemer::redeem`] does.
