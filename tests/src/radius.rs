@@ -186,3 +186,18 @@ pub fn capture_request(secret: &str, attributes: &str) -> Vec<u8> {
     let _ = client.join();
     buf[..n].to_vec()
 }
+
+/// A site (policy `policy`) answering RADIUS on 127.0.0.1 for one client, `vpn-gw` at
+/// 127.0.0.1 with service `vpn` and `secret`, and that address.
+pub fn loopback_site(policy: &str, secret: &str) -> (crate::site::Site, String) {
+    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
+    let clients = [ClientEntry {
+        name: "vpn-gw",
+        address: "127.0.0.1",
+        secret_file: "vpn-gw.secret",
+        service: "vpn",
+    }];
+    let site = crate::site::Site::with_config(&section(&[&server], &clients), policy);
+    write_secret(site.dir.path(), "vpn-gw.secret", secret);
+    (site, server)
+}

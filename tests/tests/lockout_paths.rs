@@ -3,11 +3,9 @@
 //! guesses counted stay within the policy's attempts plus one.
 
 use sparekey_tests::pam::{self, Services, Transaction, PAM_AUTH_ERR, PAM_MAXTRIES};
-use sparekey_tests::radius::{
-    free_udp_port, radclient, section, tools_installed, write_secret, ClientEntry,
-};
+use sparekey_tests::radius::{loopback_site, radclient, tools_installed};
 use sparekey_tests::require_pam;
-use sparekey_tests::site::{Site, POLICY};
+use sparekey_tests::site::POLICY;
 
 /// The child process's entry point (see sparekey_tests::pam); does nothing in a normal run.
 #[test]
@@ -30,15 +28,7 @@ fn answering_threads() -> u64 {
 fn guesses_alternating_between_radius_and_pam_share_one_lockout() {
     require_pam!();
     assert!(tools_installed(), "apt-get install freeradius-utils");
-    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
-    let clients = [ClientEntry {
-        name: "vpn-gw",
-        address: "127.0.0.1",
-        secret_file: "vpn-gw.secret",
-        service: "vpn",
-    }];
-    let site = Site::with_config(&section(&[&server], &clients), POLICY);
-    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
+    let (site, server) = loopback_site(POLICY, SECRET);
     let _daemon = site.start();
     let (_, code) = site.issue(&["alice", "--multi"]);
     let services = Services::new(&site);

@@ -5,9 +5,7 @@
 //! the audit log has every answered request. A store replaced or deleted is refused; rows
 //! changed by hand with sqlite3 are seen at once, and refused when changed without the key.
 
-use sparekey_tests::radius::{
-    auth, free_udp_port, radclient, section, tools_installed, write_secret, ClientEntry,
-};
+use sparekey_tests::radius::{auth, loopback_site, radclient, tools_installed};
 use sparekey_tests::site::{is_root, Site, POLICY};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,16 +60,7 @@ impl Drop for Tmpfs {
 
 /// A site answering RADIUS on 127.0.0.1 for one client, and that address.
 fn radius_site() -> (Site, String) {
-    let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
-    let clients = [ClientEntry {
-        name: "vpn-gw",
-        address: "127.0.0.1",
-        secret_file: "vpn-gw.secret",
-        service: "vpn",
-    }];
-    let site = Site::with_config(&section(&[&server], &clients), POLICY);
-    write_secret(site.dir.path(), "vpn-gw.secret", SECRET);
-    (site, server)
+    loopback_site(POLICY, SECRET)
 }
 
 /// How many requests one audit event stands for: a batched one says "wrong code (3 times,
