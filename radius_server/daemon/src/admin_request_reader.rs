@@ -56,6 +56,10 @@ impl RequestReader {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
+                // Exact, whatever a read brought along with the newline.
+                if i > self.max {
+                    return Err(ReadError::TooLarge(self.max));
+                }
                 let mut line: Vec<u8> = self.pending.drain(..=i).collect();
                 line.pop();
                 return Ok(Some(line));
@@ -75,6 +79,9 @@ impl RequestReader {
                 .map_err(|e| ReadError::Io(e.to_string()))?;
             match self.stream.read(&mut buf) {
                 Ok(0) if self.pending.is_empty() => return Ok(None),
+                Ok(0) if self.pending.len() > self.max => {
+                    return Err(ReadError::TooLarge(self.max))
+                }
                 Ok(0) => return Ok(Some(std::mem::take(&mut self.pending))),
                 Ok(n) => {
                     started.get_or_insert_with(Instant::now);
@@ -144,6 +151,19 @@ mod tests {
         assert_eq!(reader.next_request(), Ok(Some(b"three".to_vec())));
         assert_eq!(reader.next_request(), Ok(None), "idle past the limit");
         peer.write_all(&[b'x'; 100]).unwrap();
+        assert_eq!(reader.next_request(), Err(ReadError::TooLarge(64)));
+    }
+
+    #[test]
+    fn the_limit_is_exact_when_the_newline_comes_in_the_same_read() {
+        let (mut peer, mut reader) = pair();
+        let mut at_limit = vec![b'x'; 64];
+        at_limit.push(b'\n');
+        peer.write_all(&at_limit).unwrap();
+        assert_eq!(reader.next_request(), Ok(Some(vec![b'x'; 64])));
+        let mut over = vec![b'x'; 65];
+        over.push(b'\n');
+        peer.write_all(&over).unwrap();
         assert_eq!(reader.next_request(), Err(ReadError::TooLarge(64)));
     }
 }
