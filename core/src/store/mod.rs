@@ -145,8 +145,8 @@ pub trait Store: Send + std::fmt::Debug {
 
     /// Writes what a cache gathered, in one transaction: failed attempts (user, time) that
     /// count toward lockout (a user's failures in one batch become one row, at the last one's
-    /// time, with their count) and audit events. Failures older than the longest lifetime are
-    /// pruned on the way. With `through_epoch`, the same transaction records that every
+    /// time, with their count) and audit events. A durable write prunes failures older than
+    /// the longest lifetime on the way. With `through_epoch`, the same transaction records that every
     /// journal entry of that epoch or before is stored (see [`crate::journal`]).
     fn write_batch(&mut self, batch: BatchWrite<'_>) -> Result<Generations, Error>;
 

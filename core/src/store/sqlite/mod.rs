@@ -236,12 +236,14 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Runs `f` in one IMMEDIATE transaction; its audit events are written in it, and sent to
+    /// Runs `f` in one IMMEDIATE transaction (then checkpoints the WAL if it is large and
+    /// `checkpoint`); its audit events are written in it, and sent to
     /// the sink only after the commit. When `f` changed failures, the generation is bumped
     /// once, in the same transaction (the triggers bump it for each credential row changed).
     /// `f` returns `Ok(None)` to roll back (nothing written, nothing sent).
     fn transact<T>(
         &mut self,
+        checkpoint: bool,
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<Option<T>, Error>,
     ) -> Result<Option<(T, Generations)>, Error> {
@@ -276,7 +278,9 @@ impl SqliteStore {
             sink.emit(e);
         }
         // The commit stands; a checkpoint that fails is tried again after the next one.
-        let _ = self.checkpoint_if_large();
+        if checkpoint {
+            let _ = self.checkpoint_if_large();
+        }
         let generations = Generations { before, after };
         Ok(Some((out, generations)))
     }
@@ -290,7 +294,10 @@ impl SqliteStore {
         self.write_with(true, operation, f)
     }
 
-    /// [`SqliteStore::write`], its commit waiting for the disk or not.
+    /// [`SqliteStore::write`], its commit waiting for the disk or not. One that does not
+    /// wait leaves the WAL to the next that does: sparekeyd commits each answering turn's
+    /// failures that way, many a second, and a checkpoint (three fsyncs) after every few of
+    /// them would cost more than the commits; its durable write every half second follows.
     fn write_with<T>(
         &mut self,
         durable: bool,
@@ -298,7 +305,7 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>, &mut Vec<AuditEvent>) -> Result<T, Error>,
     ) -> Result<(T, Generations), Error> {
         self.set_durable(durable)?;
-        match self.transact(operation, |tx, events| f(tx, events).map(Some))? {
+        match self.transact(durable, operation, |tx, events| f(tx, events).map(Some))? {
             Some(out) => Ok(out),
             None => Err(Error::Conflict(self.path.display().to_string())),
         }
