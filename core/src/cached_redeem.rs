@@ -307,6 +307,13 @@ impl CachedRedeemer {
     /// What was gathered since the last call, for one [`Store::record_batch`]. Its failures
     /// keep counting until [`CachedRedeemer::written`] says they are in the store.
     pub fn take_batch(&mut self) -> Batch {
+        let mut batch = self.take_failures();
+        batch.events = self.audit.drain();
+        batch
+    }
+
+    /// [`CachedRedeemer::take_batch`] without the audit events, which wait for the next.
+    pub fn take_failures(&mut self) -> Batch {
         let failures = std::mem::take(&mut self.pending);
         let committed = Arc::new(OnceLock::new());
         if !failures.is_empty() {
@@ -321,7 +328,7 @@ impl CachedRedeemer {
         }
         Batch {
             failures,
-            events: self.audit.drain(),
+            events: Vec::new(),
             committed,
         }
     }

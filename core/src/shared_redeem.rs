@@ -157,10 +157,9 @@ impl SharedRedeemer {
             .as_ref()
             .is_some_and(|(_, r)| r.has_pending_failures());
         if pending {
-            let stored = self.write(false)?;
-            if turn.newest_epoch() <= stored {
-                turn.clear();
-            }
+            // The failures alone: the events wait for the half-second write, journaled.
+            let mut written = 0;
+            self.write_counting(Take::Failures, &mut written)?;
         }
         match self.inner.journal.get() {
             Some(journal) => journal.append(turn),
@@ -241,22 +240,18 @@ impl SharedRedeemer {
     /// everything is kept for the next try.
     pub fn flush(&self) -> Result<usize, Error> {
         let mut written = 0;
-        let stored = self.write_counting(true, &mut written)?;
-        if let Some(journal) = self.inner.journal.get() {
+        let stored = self.write_counting(Take::Everything, &mut written)?;
+        if let (Some(journal), Some(stored)) = (self.inner.journal.get(), stored) {
             journal.rotate(stored, || self.cache().epoch)?;
         }
         Ok(written)
     }
 
-    /// [`SharedRedeemer::flush`]'s write, waiting for the disk or not, without the journal's
-    /// rotation; returns the journal epoch it completed (everything gathered up to it is
-    /// stored).
-    fn write(&self, durable: bool) -> Result<u64, Error> {
-        let mut written = 0;
-        self.write_counting(durable, &mut written)
-    }
-
-    fn write_counting(&self, durable: bool, written: &mut usize) -> Result<u64, Error> {
+    /// Writes what `take` says, adding to `written` how many failures and events; returns
+    /// the journal epoch it completed, if it took everything (all gathered up to it is
+    /// stored then).
+    fn write_counting(&self, take: Take, written: &mut usize) -> Result<Option<u64>, Error> {
+        let durable = take == Take::Everything;
         let mut writer = match self.inner.writer.lock() {
             Ok(g) => g,
             Err(poisoned) => {
@@ -269,34 +264,43 @@ impl SharedRedeemer {
         };
         let (build, mut batches, through) = {
             let mut cache = self.cache();
-            // Everything gathered in this epoch goes into the batches taken now.
-            let through = cache.epoch;
-            cache.epoch += 1;
-            let next = cache.epoch;
-            if let (Some((_, r)), Some(_)) = (cache.redeemer.as_mut(), self.inner.journal.get()) {
-                r.journal_in(next);
-            }
-            let mut batches = std::mem::take(&mut cache.orphans);
-            if !cache.gathered.is_empty() {
-                batches.push(Batch {
-                    events: cache.gathered.drain(),
-                    ..Batch::default()
-                });
-            }
-            let build = match cache.redeemer.as_mut() {
-                Some((build, r)) if r.has_batch() => {
-                    batches.push(r.take_batch());
-                    Some(*build)
+            if take == Take::Failures {
+                let (build, batch) = match cache.redeemer.as_mut() {
+                    Some((build, r)) => (Some(*build), r.take_failures()),
+                    None => (None, Batch::default()),
+                };
+                (build, vec![batch], None)
+            } else {
+                // Everything gathered in this epoch goes into the batches taken now.
+                let through = cache.epoch;
+                cache.epoch += 1;
+                let next = cache.epoch;
+                if let (Some((_, r)), Some(_)) = (cache.redeemer.as_mut(), self.inner.journal.get())
+                {
+                    r.journal_in(next);
                 }
-                Some((build, _)) => Some(*build),
-                None => None,
-            };
-            (build, batches, through)
+                let mut batches = std::mem::take(&mut cache.orphans);
+                if !cache.gathered.is_empty() {
+                    batches.push(Batch {
+                        events: cache.gathered.drain(),
+                        ..Batch::default()
+                    });
+                }
+                let build = match cache.redeemer.as_mut() {
+                    Some((build, r)) if r.has_batch() => {
+                        batches.push(r.take_batch());
+                        Some(*build)
+                    }
+                    Some((build, _)) => Some(*build),
+                    None => None,
+                };
+                (build, batches, Some(through))
+            }
         };
         while let Some(batch) = batches.pop() {
             let n = batch.events.len() + batch.failures.len();
             // The last batch completes the epoch: only once all of them are stored.
-            let through_epoch = batches.is_empty().then_some(through);
+            let through_epoch = through.filter(|_| batches.is_empty());
             let stored = match writer.as_mut() {
                 Some(s) => Ok(s),
                 None => (self.inner.open)().map(|s| &mut *writer.insert(s)),
@@ -366,6 +370,15 @@ impl SharedRedeemer {
     pub fn unwritable(&self) -> Option<String> {
         self.cache().unwritable.clone()
     }
+}
+
+/// What a write takes from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Everything gathered, durably: the half-second write, and every [`SharedRedeemer::flush`].
+    Everything,
+    /// The counted failures alone, not waiting for the disk: before a turn's answers.
+    Failures,
 }
 
 #[cfg(test)]
