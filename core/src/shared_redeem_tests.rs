@@ -346,7 +346,11 @@ fn settled_answers_outlive_a_kill_failures_in_the_store_events_in_the_journal() 
         .find(|e| e.action == crate::Action::Redeem)
         .unwrap();
     assert!(
-        redeem.reason.as_deref().unwrap_or("").starts_with("4 times"),
+        redeem
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("4 times"),
         "{redeem:?}"
     );
     assert!(events.iter().any(|e| e.action == crate::Action::Failure));
