@@ -143,6 +143,8 @@ pub enum RoleAction {
     Universal,
     /// Clear a lockout.
     Unlock,
+    /// Enroll, revoke and list member hosts (with policies = ["*"]).
+    Enroll,
 }
 
 impl RoleAction {
@@ -157,6 +159,7 @@ impl RoleAction {
             RoleAction::Fixed => "fixed",
             RoleAction::Universal => "universal",
             RoleAction::Unlock => "unlock",
+            RoleAction::Enroll => "enroll",
         }
     }
 }

@@ -420,7 +420,7 @@ mod tests {
         let cfg = load(&dir.path().join("sparekey.toml")).unwrap();
         assert!(cfg.policy.enabled);
         assert_eq!(cfg.policy.policy[0].name(), "staff");
-        assert_eq!(cfg.daemon.admin.role.len(), 2);
+        assert_eq!(cfg.daemon.admin.role.len(), 3);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The site key: 32 random bytes in a 0600 file that key every code hash and the audit chain.
 
 use crate::Error;
+use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fs::{self, OpenOptions};
@@ -23,6 +24,24 @@ pub struct SiteKey {
     audit_mac: HmacSha256,
     seal_mac: HmacSha256,
     journal_mac: HmacSha256,
+    /// HKDF-SHA256's pseudorandom key for the member hosts' keys (RFC 5869 extract, with the
+    /// salt "sparekey host keys v1", of the site key).
+    host_prk: Zeroizing<[u8; 32]>,
+}
+
+/// A member host's two keys, from [`SiteKey::host_keys`]. Zeroed on drop.
+#[derive(Clone)]
+pub struct HostKeys {
+    /// Authenticates the host's requests to the site: its RADIUS secret.
+    pub auth: Zeroizing<[u8; 32]>,
+    /// Checks the offline responses the host accepts.
+    pub offline: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for HostKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostKeys(..)")
+    }
 }
 
 impl std::fmt::Debug for SiteKey {
@@ -59,11 +78,15 @@ impl SiteKey {
         let audit_key = Zeroizing::new(hmac(bytes, &[b"sparekey audit chain v1"]));
         let seal_key = Zeroizing::new(hmac(bytes, &[b"sparekey credential seal v1"]));
         let journal_key = Zeroizing::new(hmac(bytes, &[b"sparekey journal v1"]));
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(b"sparekey host keys v1"), bytes);
+        let mut host_prk = Zeroizing::new([0u8; 32]);
+        host_prk.copy_from_slice(&prk);
         SiteKey {
             code_mac: keyed(&code_key[..]),
             audit_mac: keyed(&audit_key[..]),
             seal_mac: keyed(&seal_key[..]),
             journal_mac: keyed(&journal_key[..]),
+            host_prk,
         }
     }
 
@@ -181,6 +204,35 @@ impl SiteKey {
         finish(&self.seal_mac, &[row])
     }
 
+    /// The keys of member host `host` at its enrollment number `serial`: HKDF-SHA256 expand
+    /// of the site key's host PRK with the info "sparekey host auth" or "sparekey host
+    /// offline", a zero byte, the host name, a zero byte and the serial (4 bytes, big
+    /// endian). One host's keys tell nothing about another's, nor about the site key; a host
+    /// enrolled again after a revoke gets new ones.
+    pub fn host_keys(&self, host: &str, serial: u32) -> HostKeys {
+        let expand = |label: &[u8]| {
+            let mut info = Vec::with_capacity(label.len() + host.len() + 6);
+            info.extend_from_slice(label);
+            info.push(0);
+            info.extend_from_slice(host.as_bytes());
+            info.push(0);
+            info.extend_from_slice(&serial.to_be_bytes());
+            let mut out = Zeroizing::new([0u8; 32]);
+            // A PRK of the hash's length is always valid, and 32 bytes are far below the
+            // 255 blocks HKDF can expand to: neither call can fail.
+            #[allow(clippy::expect_used)]
+            Hkdf::<Sha256>::from_prk(&self.host_prk[..])
+                .expect("a 32-byte PRK")
+                .expand(&info, &mut out[..])
+                .expect("32 bytes of output");
+            out
+        };
+        HostKeys {
+            auth: expand(b"sparekey host auth"),
+            offline: expand(b"sparekey host offline"),
+        }
+    }
+
     /// HMAC-SHA256 of one record of sparekeyd's journal, so that records written without the
     /// key are not replayed into the audit chain.
     pub fn journal(&self, record: &[u8]) -> [u8; 32] {
@@ -234,6 +286,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot open"), "{err}");
+    }
+
+    /// The test vector docs/hosts.md quotes (site key 32 bytes of 0x01, host "hostA").
+    #[test]
+    fn host_keys_follow_the_documented_vector_and_differ_per_host_and_serial() {
+        let k = SiteKey::from_bytes(&[1; KEY_LEN]);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let a1 = k.host_keys("hostA", 1);
+        // RFC 5869 by hand with HMAC, to hold the hkdf crate to the construction written above.
+        let prk = hmac(b"sparekey host keys v1", &[&[1; KEY_LEN]]);
+        let mut info = b"sparekey host auth\0hostA\0".to_vec();
+        info.extend_from_slice(&1u32.to_be_bytes());
+        assert_eq!(hex(&a1.auth[..]), hex(&hmac(&prk, &[&info, &[1]])));
+        assert_ne!(a1.auth, a1.offline);
+        assert_ne!(a1.auth, k.host_keys("hostB", 1).auth);
+        assert_ne!(a1.auth, k.host_keys("hostA", 2).auth);
+        assert_ne!(
+            a1.auth,
+            SiteKey::from_bytes(&[2; KEY_LEN])
+                .host_keys("hostA", 1)
+                .auth
+        );
     }
 
     #[test]

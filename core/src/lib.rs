@@ -13,6 +13,7 @@ pub mod code;
 pub mod credential;
 pub mod decision;
 mod error;
+pub mod host;
 pub mod identity;
 pub mod issue;
 pub mod journal;

@@ -17,6 +17,12 @@ fn page(name: &str) -> String {
 }
 
 fn help(binary: &str, subcommand: Option<&str>) -> String {
+    let path: Vec<&str> = subcommand.into_iter().collect();
+    help_of(binary, &path)
+}
+
+/// `binary SUB... --help`.
+fn help_of(binary: &str, subcommand: &[&str]) -> String {
     let mut cmd = Command::new(bin(binary));
     cmd.args(subcommand).arg("--help");
     let out = cmd.output().expect("run --help");
@@ -156,6 +162,18 @@ fn sparekeyctl_8_documents_every_subcommand_and_option_of_its_help_and_no_other(
     for o in global.iter().filter(|o| !mentions(&text, o)) {
         problems.push(format!("option {o} (sparekeyctl --help) is not documented"));
     }
+    // A command with subcommands of its own (`host`) is documented by theirs: `host enroll`.
+    let commands: Vec<String> = commands
+        .iter()
+        .flat_map(|c| {
+            let nested = subcommands(&help("sparekeyctl", Some(c)));
+            if nested.is_empty() {
+                vec![c.clone()]
+            } else {
+                nested.iter().map(|n| format!("{c} {n}")).collect()
+            }
+        })
+        .collect();
     let mut every_option = global.clone();
     for command in &commands {
         let Some(paragraph) = paragraphs.get(command) else {
@@ -164,7 +182,8 @@ fn sparekeyctl_8_documents_every_subcommand_and_option_of_its_help_and_no_other(
             ));
             continue;
         };
-        let opts = options(&help("sparekeyctl", Some(command)));
+        let path: Vec<&str> = command.split(' ').collect();
+        let opts = options(&help_of("sparekeyctl", &path));
         for o in opts.difference(&global) {
             if !mentions(paragraph, o) {
                 problems.push(format!(

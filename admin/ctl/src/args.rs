@@ -100,6 +100,36 @@ pub enum Command {
     Reload,
     /// Check sparekey.toml and policy.toml without asking the daemon.
     CheckConfig,
+    /// Enroll, revoke and list the site's member hosts.
+    Host {
+        /// What to do.
+        #[command(subcommand)]
+        action: HostCommand,
+    },
+}
+
+/// `sparekeyctl host ...`.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Enroll HOST and write its host file (its keys; mode 0600) to FILE, once.
+    Enroll {
+        /// The host's name (lowercase, as its host file and requests will give it).
+        host: String,
+        /// Where to write the host file; it must not exist yet. Install it on HOST alone,
+        /// as /etc/sparekey/host.key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Revoke HOST: the site refuses it from now on (enroll it again for a new host file).
+    Revoke {
+        /// The host's name.
+        host: String,
+        /// Why, for the audit log.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Show the enrolled hosts and when each last asked.
+    List,
 }
 
 /// Options of `issue` and `replace`.
@@ -218,5 +248,13 @@ pub fn request(command: &Command) -> Result<Request, String> {
         Command::Status => Request::Status,
         Command::Reload => Request::Reload,
         Command::CheckConfig => return Err("check-config needs no daemon".into()),
+        Command::Host { action } => match action {
+            HostCommand::Enroll { host, .. } => Request::HostEnroll { host: host.clone() },
+            HostCommand::Revoke { host, reason } => Request::HostRevoke {
+                host: host.clone(),
+                reason: reason.clone(),
+            },
+            HostCommand::List => Request::HostList,
+        },
     })
 }

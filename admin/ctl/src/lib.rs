@@ -7,6 +7,7 @@
 mod args;
 pub mod client;
 mod error;
+mod host_file;
 mod output;
 mod passcode;
 mod time_arg;
@@ -14,7 +15,7 @@ mod time_arg;
 pub use args::Cli;
 pub use error::Error;
 
-use args::Command;
+use args::{Command, HostCommand};
 use sparekey_admin_protocol::{Request, Response};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,23 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let verify = matches!(request, Request::Audit { verify: true, .. });
+    // A host file is made before the daemon is asked, so that a path in the way costs no
+    // enrollment; its keys go to the file alone, never to the terminal.
+    let out = match &cli.command {
+        Command::Host {
+            action: HostCommand::Enroll { out, .. },
+        } => match host_file::reserve(out) {
+            Ok(file) => Some((file, out.clone())),
+            Err(msg) => {
+                output::error(&msg, cli.json);
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    if let Some((file, path)) = out {
+        return enroll(&socket, &request, file, &path, cli.json);
+    }
     match client::call(&socket, &request) {
         Ok((raw, response)) => {
             if cli.json {
@@ -88,5 +106,50 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
             .map(|c| c.daemon.admin.socket)
             .map_err(|e| e.to_string()),
         None => Ok(sparekey_conf::AdminConfig::default().socket),
+    }
+}
+
+/// `host enroll`: asks the daemon, writes the host file to `path`, says so.
+fn enroll(
+    socket: &std::path::Path,
+    request: &Request,
+    file: std::fs::File,
+    path: &std::path::Path,
+    json: bool,
+) -> ExitCode {
+    let response = match client::call(socket, request) {
+        Ok((_, response)) => response,
+        Err(e) => {
+            host_file::release(path);
+            output::error(&e.to_string(), json);
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+    };
+    match response {
+        Response::HostEnrolled { host, file: text } => {
+            if let Err(msg) = host_file::fill(file, path, &text) {
+                host_file::release(path);
+                output::error(
+                    &format!("{msg}; host {:?} is enrolled, but its file is lost: revoke it and enroll it again", host.name),
+                    json,
+                );
+                return ExitCode::FAILURE;
+            }
+            output::host_enrolled(&host, path, json);
+            ExitCode::SUCCESS
+        }
+        Response::Error { error } => {
+            host_file::release(path);
+            output::error(&error, json);
+            ExitCode::FAILURE
+        }
+        other => {
+            host_file::release(path);
+            output::error(
+                &format!("unexpected answer from sparekeyd: {other:?}"),
+                json,
+            );
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! How sparekeyctl shows answers to a person, and errors in either form.
 
-use sparekey_admin_protocol::{CredentialView, EventView, Issued, Response, StatusView};
+use sparekey_admin_protocol::{CredentialView, EventView, HostView, Issued, Response, StatusView};
 use sparekey_conf::Config;
 
 /// Prints an error: a sentence on stderr, or with --json one object on stdout.
@@ -100,6 +100,20 @@ pub fn human(response: &Response) {
             }
         }
         Response::Status(s) => status(s),
+        // Written to its file by `host enroll`, never shown.
+        Response::HostEnrolled { host, .. } => println!("Host {} enrolled.", host.name),
+        Response::HostRevoked { host } => println!(
+            "Host {} revoked: the site refuses it from now on (enrollment {}).",
+            host.name, host.serial
+        ),
+        Response::Hosts { hosts } => {
+            if hosts.is_empty() {
+                println!("No member hosts.");
+            }
+            for h in hosts {
+                host_line(h);
+            }
+        }
         Response::Reloaded { enabled, policies } => println!(
             "Configuration reloaded: {policies} policies, temporary codes {}.",
             if *enabled { "enabled" } else { "disabled" }
@@ -226,4 +240,42 @@ fn status(s: &StatusView) {
         }
     );
     println!("  you              {}", s.caller);
+}
+
+fn host_line(h: &HostView) {
+    let state = match &h.revoked_at {
+        Some(at) => format!("revoked {at}"),
+        None => "enrolled".to_string(),
+    };
+    println!(
+        "{}  {state}  enrollment {} at {} by {}  last asked {}",
+        h.name,
+        h.serial,
+        h.enrolled_at,
+        h.enrolled_by,
+        h.last_seen.as_deref().unwrap_or("never")
+    );
+}
+
+/// `host enroll` done: the file is written (its keys are not shown).
+pub fn host_enrolled(h: &HostView, path: &std::path::Path, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "result": "host-enrolled",
+            "host": h,
+            "out": path.display().to_string(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "Host {} enrolled (enrollment {}). Its host file is {} (mode 0600):",
+            h.name,
+            h.serial,
+            path.display()
+        );
+        println!(
+            "install it on {} alone as /etc/sparekey/host.key (root, 0600), and delete this copy.",
+            h.name
+        );
+    }
 }

@@ -61,6 +61,21 @@ pub enum Request {
     Status,
     /// Re-read the configuration.
     Reload,
+    /// Enroll a member host: its host file, with its keys, comes back once.
+    HostEnroll {
+        /// Its name.
+        host: String,
+    },
+    /// Revoke a member host: the site refuses it from now on.
+    HostRevoke {
+        /// Its name.
+        host: String,
+        /// Why, for the audit log.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Show the member hosts.
+    HostList,
 }
 
 /// What `issue` and `replace` take. Unset fields take the policy's defaults.
@@ -197,6 +212,23 @@ pub enum Response {
     },
     /// The daemon's state.
     Status(StatusView),
+    /// A member host was enrolled.
+    HostEnrolled {
+        /// The host.
+        host: HostView,
+        /// Its host file, keys included: written to `--out` by sparekeyctl, never printed.
+        file: String,
+    },
+    /// A member host was revoked.
+    HostRevoked {
+        /// The host.
+        host: HostView,
+    },
+    /// The member hosts.
+    Hosts {
+        /// By name.
+        hosts: Vec<HostView>,
+    },
     /// The configuration was re-read.
     Reloaded {
         /// The switch after the reload.
@@ -304,6 +336,23 @@ pub struct EventView {
     pub source: String,
     /// Why.
     pub reason: Option<String>,
+}
+
+/// A member host, as `host list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostView {
+    /// Its name.
+    pub name: String,
+    /// Its enrollment number (its keys change with it).
+    pub serial: u32,
+    /// When it was last enrolled (RFC 3339).
+    pub enrolled_at: String,
+    /// Who enrolled it.
+    pub enrolled_by: String,
+    /// When it was revoked, if it is.
+    pub revoked_at: Option<String>,
+    /// When it last asked the site; null for a host that never asked.
+    pub last_seen: Option<String>,
 }
 
 /// What `status` shows.

@@ -1,6 +1,7 @@
 //! Admin request handlers: check the caller's right, act through sparekey-core, answer.
 //! Library code with the time passed in; the socket server is a thin shell over [`handle`].
 
+mod hosts;
 mod issue;
 mod manage;
 mod read;
@@ -40,6 +41,11 @@ pub fn handle(site: &Site, caller: &Caller, request: Request, now: Time) -> Resp
         } => read::audit(site, &config, caller, user.as_deref(), limit, verify),
         Request::Status => read::status(site, &config, caller, now),
         Request::Reload => manage::reload(site, caller, now),
+        Request::HostEnroll { host } => hosts::enroll(site, &config, caller, &host, now),
+        Request::HostRevoke { host, reason } => {
+            hosts::revoke(site, &config, caller, &host, reason.as_deref(), now)
+        }
+        Request::HostList => hosts::list(site, &config, caller),
     };
     match result {
         Ok(r) => r,

@@ -38,6 +38,10 @@ pub enum Action {
     /// A code matched a credential whose row was changed without the site key (its seal
     /// does not match, or its window breaks the 14-day ceiling): refused.
     Tampered,
+    /// A member host was enrolled (its host file made).
+    Enroll,
+    /// A member host was revoked: the site refuses it.
+    HostRevoke,
 }
 
 impl Action {
@@ -56,6 +60,8 @@ impl Action {
             Action::Reload => "reload",
             Action::Prune => "prune",
             Action::Tampered => "tampered",
+            Action::Enroll => "enroll",
+            Action::HostRevoke => "host-revoke",
         }
     }
 
@@ -74,6 +80,8 @@ impl Action {
             Action::Reload,
             Action::Prune,
             Action::Tampered,
+            Action::Enroll,
+            Action::HostRevoke,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

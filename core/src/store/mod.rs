@@ -11,6 +11,7 @@ pub use self::sqlite::SqliteStore;
 
 use crate::audit::{Action, AuditEvent, AuditSink};
 use crate::decision::{Decision, FailureCounts, Login, LoginEvent, StateQuery, UserState};
+use crate::host::Host;
 use crate::{Credential, Error, SiteKey, Time};
 use sparekey_conf::StoreConfig;
 use std::sync::Arc;
@@ -166,6 +167,24 @@ pub trait Store: Send + std::fmt::Debug {
 
     /// The newest journal epoch whose entries are all stored (0 for none).
     fn journal_epoch(&self) -> Result<u64, Error>;
+
+    /// Enrolls member host `name` (checked by [`crate::host::check_name`]) and records an
+    /// `enroll` event: a new host gets serial 1, a revoked one the next serial (so new
+    /// keys). Refused while the host is enrolled and not revoked.
+    fn enroll_host(&mut self, name: &str, now: Time, origin: Origin<'_>) -> Result<Host, Error>;
+
+    /// Revokes member host `name`, recording a `host-revoke` event with `reason`: the site
+    /// refuses its requests from now on. [`Error::NotFound`] when it is not enrolled.
+    fn revoke_host(
+        &mut self,
+        name: &str,
+        now: Time,
+        origin: Origin<'_>,
+        reason: Option<&str>,
+    ) -> Result<Host, Error>;
+
+    /// Every member host ever enrolled, by name.
+    fn hosts(&self) -> Result<Vec<Host>, Error>;
 
     /// The generation: it changes whenever anyone changes credentials or failure counts
     /// (not on audit appends).

@@ -5,6 +5,7 @@ use super::login::read_failures;
 use super::{rows, store_error, SqliteStore};
 use crate::audit::{Action, AuditEvent};
 use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
+use crate::host::Host;
 use crate::store::{
     BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
 };
@@ -174,6 +175,24 @@ impl Store for SqliteStore {
 
     fn journal_epoch(&self) -> Result<u64, Error> {
         self.journal_epoch_in()
+    }
+
+    fn enroll_host(&mut self, name: &str, now: Time, origin: Origin<'_>) -> Result<Host, Error> {
+        self.enroll_host_in(name, now, origin)
+    }
+
+    fn revoke_host(
+        &mut self,
+        name: &str,
+        now: Time,
+        origin: Origin<'_>,
+        reason: Option<&str>,
+    ) -> Result<Host, Error> {
+        self.revoke_host_in(name, now, origin, reason)
+    }
+
+    fn hosts(&self) -> Result<Vec<Host>, Error> {
+        self.hosts_in()
     }
 
     fn generation(&self) -> Result<i64, Error> {

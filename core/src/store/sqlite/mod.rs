@@ -11,6 +11,7 @@ macro_rules! credential_columns {
 }
 
 mod admin;
+mod hosts;
 mod login;
 mod rows;
 mod schema;

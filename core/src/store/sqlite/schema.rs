@@ -1,7 +1,7 @@
 //! The SQLite schema, its versions and the migration between them.
 
 /// The schema version this build writes (PRAGMA user_version).
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The replies table (version 3), in a macro so that [`CREATE`] and [`UPGRADE_FROM_2`]
 /// share one text.
@@ -21,6 +21,24 @@ CREATE TABLE IF NOT EXISTS replies (
     counted     INTEGER NOT NULL,
     activates   INTEGER NOT NULL,
     reason      TEXT
+);
+"
+    };
+}
+
+/// The hosts table (version 5), in a macro as [`replies_table`] is.
+macro_rules! hosts_table {
+    () => {
+        "
+-- hosts: the member hosts of a site. A host's keys are derived from the site key, its name
+-- and its serial (the number of its enrollments), so nothing secret is kept here.
+CREATE TABLE IF NOT EXISTS hosts (
+    name        TEXT PRIMARY KEY,
+    serial      INTEGER NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    enrolled_by TEXT NOT NULL,
+    revoked_at  INTEGER,
+    last_seen   INTEGER
 );
 "
     };
@@ -100,7 +118,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 ",
     replies_table!(),
     generation_triggers!(),
-    "PRAGMA user_version = 4;
+    hosts_table!(),
+    "PRAGMA user_version = 5;
 "
 );
 
@@ -129,6 +148,9 @@ pub const UPGRADE_FROM_3: &str = concat!(
     "PRAGMA user_version = 4;\n"
 );
 
+/// Brings a version 4 store to version 5: the member hosts.
+pub const UPGRADE_FROM_4: &str = concat!(hosts_table!(), "PRAGMA user_version = 5;\n");
+
 /// Why [`migrate`] failed.
 pub enum MigrateError {
     /// SQLite failed.
@@ -156,14 +178,17 @@ pub fn migrate(
     };
     match version(conn)? {
         VERSION => Ok(()),
-        0..=3 => {
+        0..=4 => {
             conn.execute_batch("BEGIN IMMEDIATE;")?;
             let found = version(conn);
             let step = match found {
                 Ok(0) => CREATE.to_string(),
-                Ok(1) => format!("{UPGRADE_FROM_1}{UPGRADE_FROM_2}{UPGRADE_FROM_3}"),
-                Ok(2) => format!("{UPGRADE_FROM_2}{UPGRADE_FROM_3}"),
-                Ok(3) => UPGRADE_FROM_3.to_string(),
+                Ok(1) => {
+                    format!("{UPGRADE_FROM_1}{UPGRADE_FROM_2}{UPGRADE_FROM_3}{UPGRADE_FROM_4}")
+                }
+                Ok(2) => format!("{UPGRADE_FROM_2}{UPGRADE_FROM_3}{UPGRADE_FROM_4}"),
+                Ok(3) => format!("{UPGRADE_FROM_3}{UPGRADE_FROM_4}"),
+                Ok(4) => UPGRADE_FROM_4.to_string(),
                 Ok(_) => String::new(),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK;");
