@@ -18,6 +18,7 @@ pub mod identity;
 pub mod issue;
 pub mod journal;
 pub mod key;
+pub mod offline;
 pub mod redeem;
 pub mod shared_redeem;
 pub mod site;
