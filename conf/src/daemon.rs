@@ -145,6 +145,8 @@ pub enum RoleAction {
     Unlock,
     /// Enroll, revoke and list member hosts (with policies = ["*"]).
     Enroll,
+    /// Answer a member host's offline request (`sparekeyctl offline respond`).
+    Offline,
 }
 
 impl RoleAction {
@@ -160,6 +162,7 @@ impl RoleAction {
             RoleAction::Universal => "universal",
             RoleAction::Unlock => "unlock",
             RoleAction::Enroll => "enroll",
+            RoleAction::Offline => "offline",
         }
     }
 }

@@ -186,7 +186,7 @@ fn check_policy(path: &Path, src: &str, file: &PolicyFile, diags: &mut Vec<Diagn
             err(p.name.span(), format!("policy {name:?} allows no service: list at least one in `services`, e.g. [\"sshd\", \"vpn\"]"));
         }
         if p.kinds.is_empty() {
-            err(p.name.span(), format!("policy {name:?} allows no kind of credential: `kinds` needs \"temporary\", \"fixed\" or \"universal\""));
+            err(p.name.span(), format!("policy {name:?} allows no kind of credential: `kinds` needs \"temporary\", \"fixed\", \"universal\" or \"offline\""));
         }
         let max = *p.max_lifetime.get_ref();
         if max > MAX_LIFETIME {

@@ -181,6 +181,10 @@ pub enum Kind {
     Fixed,
     /// A break-glass code for any user of the policy.
     Universal,
+    /// An offline response: a member host that cannot reach the site lets the user in with
+    /// a response code the helpdesk reads back (`sparekeyctl offline respond`). Never a
+    /// stored credential.
+    Offline,
 }
 
 impl Kind {
@@ -190,6 +194,7 @@ impl Kind {
             Kind::Temporary => "temporary",
             Kind::Fixed => "fixed",
             Kind::Universal => "universal",
+            Kind::Offline => "offline",
         }
     }
 
@@ -199,6 +204,7 @@ impl Kind {
             "temporary" => Some(Kind::Temporary),
             "fixed" => Some(Kind::Fixed),
             "universal" => Some(Kind::Universal),
+            "offline" => Some(Kind::Offline),
             _ => None,
         }
     }

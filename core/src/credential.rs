@@ -95,7 +95,7 @@ pub const UNIVERSAL_USER: &str = "*";
 pub fn digest_subject(kind: Kind, user: &str, policy: &str) -> String {
     match kind {
         Kind::Universal => format!("universal\0{policy}"),
-        Kind::Temporary | Kind::Fixed => user.to_string(),
+        Kind::Temporary | Kind::Fixed | Kind::Offline => user.to_string(),
     }
 }
 

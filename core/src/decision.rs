@@ -467,7 +467,7 @@ pub fn decide(
         }
         let expected = match cred.kind {
             Kind::Universal => attempt.universal_digest.unwrap_or([0; 32]),
-            Kind::Temporary | Kind::Fixed => attempt.digest,
+            Kind::Temporary | Kind::Fixed | Kind::Offline => attempt.digest,
         };
         let matched: bool = cred.digest.ct_eq(&expected).into();
         if !matched || (cred.kind == Kind::Universal && attempt.universal_digest.is_none()) {
@@ -587,7 +587,7 @@ pub fn within_ceiling(cred: &Credential) -> bool {
 fn belongs(cred: &Credential, user: &str, policy: &Policy) -> bool {
     match cred.kind {
         Kind::Universal => cred.policy == policy.name(),
-        Kind::Temporary | Kind::Fixed => cred.user == user,
+        Kind::Temporary | Kind::Fixed | Kind::Offline => cred.user == user,
     }
 }
 

@@ -77,6 +77,11 @@ pub fn make_credential(
     now: Time,
 ) -> Result<Credential, Error> {
     let pname = policy.name();
+    if req.kind == Kind::Offline {
+        return refuse(
+            "offline is not a credential to issue: answer a member host's request with sparekeyctl offline respond".into(),
+        );
+    }
     if !policy.allows_kind(req.kind) {
         return refuse(format!(
             "policy {pname:?} does not allow {} credentials (its kinds: {})",
@@ -195,7 +200,7 @@ fn window(
     };
     let default_lifetime = match req.kind {
         Kind::Universal => sparekey_conf::Duration::from_secs(UNIVERSAL_DEFAULT_SECS).min(max),
-        Kind::Temporary | Kind::Fixed => *policy.default_lifetime.get_ref(),
+        Kind::Temporary | Kind::Fixed | Kind::Offline => *policy.default_lifetime.get_ref(),
     };
     if let Some(within) = req.activate_within {
         if req.not_before.is_some() || req.not_after.is_some() {

@@ -148,3 +148,131 @@ fn only_a_role_with_enroll_over_every_policy_manages_hosts() {
     assert_eq!(rc, 0, "{list}");
     assert_eq!(list["hosts"][0]["enrolled_by"], "auditor1");
 }
+
+/// A policy file whose staff may log in offline on member hosts, for at most two days.
+const OFFLINE_POLICY: &str = r#"enabled = true
+contact = "IT helpdesk, ext. 4357"
+
+[[policy]]
+name = "staff"
+groups = ["staff"]
+services = ["sshd", "login"]
+kinds = ["temporary", "offline"]
+max-lifetime = "2d"
+default-lifetime = "1d"
+
+[[policy]]
+name = "contractors"
+groups = ["contractors"]
+services = ["sshd"]
+"#;
+
+/// A key of a host file as its 32 bytes.
+fn key_bytes(hex: &str) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    k
+}
+
+#[test]
+fn the_helpdesk_answers_an_offline_request_that_only_its_host_user_and_request_accept() {
+    use sparekey_core::offline::{verify_response, RequestCode};
+    let roles = ROLES.replace(
+        "may = [\"issue\", \"revoke\", \"replace\", \"list\", \"unlock\"]",
+        "may = [\"issue\", \"revoke\", \"replace\", \"list\", \"unlock\", \"offline\"]",
+    );
+    assert_ne!(roles, ROLES, "the helpdesk role gained offline");
+    let site = Site::with_config(&roles, OFFLINE_POLICY);
+    let _daemon = site.start();
+    let file = site.path("host-a.key");
+    assert_eq!(enroll(&site, "host-a", &file).0, 0);
+    let (_, offline_hex) = keys(&file);
+    let offline_key = key_bytes(&offline_hex);
+    // What host-a would show: a request code of its own making.
+    let mut n = 17u8;
+    let request = RequestCode::from_random(|| {
+        n = n.wrapping_mul(97).wrapping_add(13);
+        n
+    });
+    let shown = request.display();
+    let respond = |user: &str, request: &str, lifetime: &str| {
+        site.ctl_json_as(
+            "helpdesk1",
+            &[
+                "offline",
+                "respond",
+                "--host",
+                "host-a",
+                "--user",
+                user,
+                "--request",
+                request,
+                "--for",
+                lifetime,
+                "--reason",
+                "ticket 77",
+            ],
+        )
+    };
+    let (rc, v) = respond("alice", &shown.to_lowercase().replace('-', " "), "8h");
+    assert_eq!(rc, 0, "{v}");
+    let code = v["response"].as_str().unwrap();
+    assert_eq!(v["valid_secs"], 8 * 3600);
+    assert_eq!(
+        verify_response(&offline_key, "host-a", "alice", &request, code).unwrap() * 900,
+        8 * 3600,
+        "host-a accepts it for alice and this request"
+    );
+    assert!(verify_response(&offline_key, "host-a", "bob", &request, code).is_err());
+    assert!(verify_response(&offline_key, "host-b", "alice", &request, code).is_err());
+
+    // Refusals, each non-zero with the reason.
+    let refused = |(rc, v): (i32, serde_json::Value), why: &str| {
+        assert_ne!(rc, 0, "{v}");
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(e.contains(why), "expected {why:?} in: {v}");
+    };
+    refused(respond("alice", &shown, "15d"), "at most 2d");
+    refused(respond("alice", &shown, "3d"), "at most 2d");
+    let mut typo = shown.clone().into_bytes();
+    typo.swap(0, 1);
+    if typo[0] != typo[1] {
+        refused(
+            respond("alice", std::str::from_utf8(&typo).unwrap(), "8h"),
+            "check character",
+        );
+    }
+    refused(respond("carol", &shown, "8h"), "may not offline");
+    refused(respond("helpdesk1", &shown, "8h"), "own account");
+    let (rc, v) = site.ctl_json(&[
+        "offline",
+        "respond",
+        "--host",
+        "host-a",
+        "--user",
+        "carol",
+        "--request",
+        &shown,
+        "--for",
+        "1h",
+    ]);
+    refused((rc, v), "does not allow offline logins");
+    assert_eq!(site.ctl_json(&["host", "revoke", "host-a"]).0, 0);
+    refused(respond("alice", &shown, "8h"), "no enrolled host");
+
+    let (_, audit) = site.ctl_json(&["audit", "--user", "alice"]);
+    let made: Vec<_> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "offline-respond")
+        .collect();
+    assert_eq!(made.len(), 1, "{audit}");
+    assert!(made[0]["reason"].as_str().unwrap().contains("host host-a"));
+    assert!(
+        !audit.to_string().contains(code),
+        "the response in the audit log"
+    );
+}

@@ -2,7 +2,7 @@
 
 use crate::time_arg;
 use clap::{Args, Parser, Subcommand};
-use sparekey_admin_protocol::{FixedArgs, IssueArgs, Request, UniversalArgs};
+use sparekey_admin_protocol::{FixedArgs, IssueArgs, OfflineArgs, Request, UniversalArgs};
 use std::path::PathBuf;
 
 /// Issue, list and revoke sparekey temporary codes through sparekeyd's admin socket.
@@ -100,11 +100,42 @@ pub enum Command {
     Reload,
     /// Check sparekey.toml and policy.toml without asking the daemon.
     CheckConfig,
+    /// Answer a member host's offline request with a response code (shown once).
+    Offline {
+        /// What to do.
+        #[command(subcommand)]
+        action: OfflineCommand,
+    },
     /// Enroll, revoke and list the site's member hosts.
     Host {
         /// What to do.
         #[command(subcommand)]
         action: HostCommand,
+    },
+}
+
+/// `sparekeyctl offline ...`.
+#[derive(Debug, Subcommand)]
+pub enum OfflineCommand {
+    /// The response code for the request code that HOST shows USER; needs no connection to
+    /// the host.
+    Respond {
+        /// The member host showing the request.
+        #[arg(long, value_name = "HOST")]
+        host: String,
+        /// The user logging in there.
+        #[arg(long, value_name = "USER")]
+        user: String,
+        /// The request code, as read over the phone (dashes and spaces do not matter).
+        #[arg(long, value_name = "CODE")]
+        request: String,
+        /// How long the login is valid from the host's acceptance; at most the policy's
+        /// max-lifetime and 14d.
+        #[arg(long = "for", value_name = "DURATION")]
+        lifetime: String,
+        /// Justification, for the audit log.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
 }
 
@@ -248,6 +279,22 @@ pub fn request(command: &Command) -> Result<Request, String> {
         Command::Status => Request::Status,
         Command::Reload => Request::Reload,
         Command::CheckConfig => return Err("check-config needs no daemon".into()),
+        Command::Offline {
+            action:
+                OfflineCommand::Respond {
+                    host,
+                    user,
+                    request,
+                    lifetime,
+                    reason,
+                },
+        } => Request::OfflineRespond(OfflineArgs {
+            host: host.clone(),
+            user: user.clone(),
+            request: request.clone(),
+            lifetime: lifetime.clone(),
+            reason: reason.clone(),
+        }),
         Command::Host { action } => match action {
             HostCommand::Enroll { host, .. } => Request::HostEnroll { host: host.clone() },
             HostCommand::Revoke { host, reason } => Request::HostRevoke {

@@ -106,6 +106,21 @@ pub fn human(response: &Response) {
             "Host {} revoked: the site refuses it from now on (enrollment {}).",
             host.name, host.serial
         ),
+        Response::OfflineResponse {
+            host,
+            user,
+            response,
+            valid_secs,
+        } => {
+            println!("Response code for {user} on {host} (shown once; read it to the person):");
+            println!();
+            println!("    {response}");
+            println!();
+            println!(
+                "Valid for {} from when {host} accepts it.",
+                sparekey_conf::Duration::from_secs(*valid_secs)
+            );
+        }
         Response::Hosts { hosts } => {
             if hosts.is_empty() {
                 println!("No member hosts.");

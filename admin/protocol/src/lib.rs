@@ -76,6 +76,25 @@ pub enum Request {
     },
     /// Show the member hosts.
     HostList,
+    /// Answer a member host's offline request with a response code.
+    OfflineRespond(OfflineArgs),
+}
+
+/// What `offline respond` takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OfflineArgs {
+    /// The member host that shows the request.
+    pub host: String,
+    /// The user logging in there.
+    pub user: String,
+    /// The request code the host shows, as read over the phone.
+    pub request: String,
+    /// How long the login is valid from the host's acceptance (at most 14 days).
+    pub lifetime: String,
+    /// The justification, for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// What `issue` and `replace` take. Unset fields take the policy's defaults.
@@ -228,6 +247,17 @@ pub enum Response {
     Hosts {
         /// By name.
         hosts: Vec<HostView>,
+    },
+    /// The response code for an offline request, shown once.
+    OfflineResponse {
+        /// The host.
+        host: String,
+        /// The user.
+        user: String,
+        /// The response code to read back.
+        response: String,
+        /// How long the login is valid from the host's acceptance, in seconds.
+        valid_secs: u64,
     },
     /// The configuration was re-read.
     Reloaded {

@@ -14,7 +14,7 @@ use sparekey_core::{rfc3339, Code, Credential, Time, Uses};
 
 /// The checks every new credential for a user passes: the switch, the caller's right on the
 /// user's policy, and nobody acting on their own account. Returns the user's policy.
-fn authorize<'a>(
+pub(crate) fn authorize<'a>(
     site: &Site,
     config: &'a Config,
     caller: &Caller,

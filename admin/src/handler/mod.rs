@@ -4,6 +4,7 @@
 mod hosts;
 mod issue;
 mod manage;
+mod offline;
 mod read;
 mod views;
 
@@ -46,6 +47,7 @@ pub fn handle(site: &Site, caller: &Caller, request: Request, now: Time) -> Resp
             hosts::revoke(site, &config, caller, &host, reason.as_deref(), now)
         }
         Request::HostList => hosts::list(site, &config, caller),
+        Request::OfflineRespond(args) => offline::respond(site, &config, caller, &args, now),
     };
     match result {
         Ok(r) => r,

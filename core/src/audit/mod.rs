@@ -42,6 +42,8 @@ pub enum Action {
     Enroll,
     /// A member host was revoked: the site refuses it.
     HostRevoke,
+    /// The helpdesk made the response code for a member host's offline request.
+    OfflineRespond,
 }
 
 impl Action {
@@ -62,6 +64,7 @@ impl Action {
             Action::Tampered => "tampered",
             Action::Enroll => "enroll",
             Action::HostRevoke => "host-revoke",
+            Action::OfflineRespond => "offline-respond",
         }
     }
 
@@ -82,6 +85,7 @@ impl Action {
             Action::Tampered,
             Action::Enroll,
             Action::HostRevoke,
+            Action::OfflineRespond,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
