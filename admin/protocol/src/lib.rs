@@ -411,3 +411,38 @@ pub struct StatusView {
     /// Who asked, and their roles.
     pub caller: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The member-host requests and answers as they travel (the fuzz seeds hold the same).
+    #[test]
+    fn host_and_offline_messages_travel_as_documented() {
+        let r: Request = serde_json::from_str(r#"{"op":"offline-respond","host":"host-a","user":"alice","request":"234-567-897","lifetime":"8h"}"#).unwrap();
+        assert!(
+            matches!(r, Request::OfflineRespond(OfflineArgs { ref host, .. }) if host == "host-a")
+        );
+        let r: Request = serde_json::from_str(r#"{"op":"host-enroll","host":"web1"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::HostEnroll {
+                host: "web1".into()
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"host-list"}"#).unwrap(),
+            Request::HostList
+        );
+        let a: Response = serde_json::from_str(r#"{"result":"hosts","hosts":[{"name":"a","serial":1,"enrolled_at":"t","enrolled_by":"root","revoked_at":null,"last_seen":null}]}"#).unwrap();
+        assert!(matches!(a, Response::Hosts { ref hosts } if hosts[0].last_seen.is_none()));
+        let json = serde_json::to_string(&Response::OfflineResponse {
+            host: "h".into(),
+            user: "u".into(),
+            response: "0110-5FH7-2AFB".into(),
+            valid_secs: 28_800,
+        })
+        .unwrap();
+        assert!(json.contains(r#""result":"offline-response""#), "{json}");
+    }
+}
