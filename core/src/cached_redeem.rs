@@ -20,6 +20,10 @@ use std::sync::{Arc, OnceLock};
 /// codes go through the store one by one again.
 pub const MAX_PENDING: usize = 100_000;
 
+/// Requests whose wrong code was counted here, remembered at most for their retransmits;
+/// beyond, a retransmit past the duplicate cache counts again (as before there was this).
+pub const MAX_COUNTED_REQUESTS: usize = 100_000;
+
 /// How long things are trusted.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheLimits {
@@ -103,6 +107,11 @@ pub struct CachedRedeemer {
     /// [`CachedRedeemer::take_fresh`] (when journaling).
     epoch: u64,
     fresh: Option<JournalEntries>,
+    /// Retransmit keys of requests whose wrong code was counted here, with the time they are
+    /// kept until, oldest first: a retransmit gets the same refusal and counts nothing (the
+    /// store keeps the answers of the requests it counts itself).
+    counted_requests: HashMap<Vec<u8>, Time>,
+    counted_order: std::collections::VecDeque<(Vec<u8>, Time)>,
 }
 
 /// What a cache gathered for one write: see [`Store::record_batch`].
@@ -147,6 +156,8 @@ impl CachedRedeemer {
             in_flight: None,
             epoch: 0,
             fresh: None,
+            counted_requests: HashMap::new(),
+            counted_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -179,6 +190,19 @@ impl CachedRedeemer {
         lookup: GroupLookup<'_>,
     ) -> Result<Verdict, Error> {
         self.refresh(now)?;
+        if let Some(replay) = &presented.replay {
+            if self
+                .counted_requests
+                .get(replay.key)
+                .is_some_and(|until| *until > now)
+            {
+                // A retransmit of a request whose wrong code was counted: the first answer
+                // again, nothing counted twice.
+                let again = Decision::replayed(Verdict::Rejected(Reason::WrongCode));
+                self.gather(presented, &again, now);
+                return Ok(again.verdict);
+            }
+        }
         policies.index_users();
         // As at a PAM login: NSS is asked only when some policy applies to groups.
         let groups = if policies.names_groups() {
@@ -250,10 +274,13 @@ impl CachedRedeemer {
             // (without waiting for the disk), as a flood of guesses must not cost an fsync
             // (nor a read of the store) each. Only while fewer than `quiet_failures` of this
             // user wait to be written: beyond, it goes through the store, which counts what
-            // PAM logins stored meanwhile (see [`CacheLimits::quiet_failures`]). A code issued since the last recheck, at
-            // most `recheck` ago, would be refused and counted once, as a code revoked since
-            // is still accepted: the cache's one window.
+            // PAM logins stored meanwhile (see [`CacheLimits::quiet_failures`]). A code
+            // issued since the last recheck, at most `recheck` ago, would be refused and
+            // counted once, as a code revoked since is still accepted: the cache's one window.
             self.count_failure(presented, now);
+            if let Some(replay) = &presented.replay {
+                self.remember_counted(replay.key, replay.until, now);
+            }
             self.gather(presented, &cached, now);
             return Ok(cached.verdict);
         }
@@ -382,6 +409,21 @@ impl CachedRedeemer {
                 reason: e.reason.as_deref(),
             });
         }
+    }
+
+    /// Remembers that the request `key` had its wrong code counted, until `until`.
+    fn remember_counted(&mut self, key: &[u8], until: Time, now: Time) {
+        while let Some((k, t)) = self.counted_order.front() {
+            if *t > now && self.counted_order.len() < MAX_COUNTED_REQUESTS {
+                break;
+            }
+            if self.counted_requests.get(k) == Some(t) {
+                self.counted_requests.remove(k);
+            }
+            self.counted_order.pop_front();
+        }
+        self.counted_requests.insert(key.to_vec(), until);
+        self.counted_order.push_back((key.to_vec(), until));
     }
 
     /// Counts a wrong code toward `presented.user`'s lockout, to be written with the batch.

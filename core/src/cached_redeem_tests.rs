@@ -574,3 +574,54 @@ fn nss_is_not_asked_when_no_policy_names_groups() {
     );
     assert_eq!(f.lookups.get(), 0);
 }
+
+#[test]
+fn a_retransmit_of_a_counted_wrong_code_gets_the_same_refusal_and_counts_nothing() {
+    let mut f = Fixture::new(CacheLimits::default());
+    f.issue("alice", Uses::Multi);
+    let wrong = Code::from_input(b"0000000000").unwrap();
+    let lookup = |_: &str| Ok(vec!["staff".to_string()]);
+    let attempt = |f: &mut Fixture, key: &[u8], now: Time| {
+        let presented = Presented {
+            user: "alice",
+            service: "vpn",
+            host: None,
+            source: "radius client=gw",
+            code: &wrong,
+            replay: Some(Replay {
+                key,
+                until: now + Duration::seconds(60),
+            }),
+        };
+        f.redeemer
+            .redeem(&f.policies, &presented, now, &lookup)
+            .unwrap()
+    };
+    let refused = Verdict::Rejected(Reason::WrongCode);
+    assert_eq!(attempt(&mut f, b"request 1", t0()), refused);
+    // The NAS's retransmit after 10 s, past the duplicate cache's 5 s.
+    assert_eq!(
+        attempt(&mut f, b"request 1", t0() + Duration::seconds(10)),
+        refused
+    );
+    let batch = f.redeemer.take_batch();
+    assert_eq!(batch.failures.len(), 1, "counted once");
+    assert!(
+        batch
+            .events
+            .iter()
+            .any(|e| e.reason.as_deref().unwrap_or("").contains("retransmit")),
+        "{:?}",
+        batch.events
+    );
+    f.redeemer.restore(batch);
+    // A new request (another key) counts; so does the old one once its time has passed.
+    f.write_batch();
+    assert_eq!(
+        attempt(&mut f, b"request 2", t0() + Duration::seconds(11)),
+        refused
+    );
+    f.write_batch();
+    let since = t0() - Duration::minutes(15);
+    assert_eq!(failures_since(&f.other_connection(), "alice", since), 2);
+}

@@ -554,6 +554,15 @@ fn a_reload_takes_a_new_secret_and_refuses_an_unsafe_one() {
 fn a_retransmit_after_the_duplicate_cache_gets_the_first_accept_and_spends_nothing() {
     let r = radius_site();
     let (issued, request, s) = single_use_request(&r);
+    // Beside it, bob's wrong code, whose retransmit must not count as a second guess.
+    r.issue(&["bob", "--multi", "--service", "vpn"]);
+    let wrong = capture_request(
+        SECRET,
+        "User-Name = bob\nUser-Password = \"00000-00000\"\nMessage-Authenticator = 0x00\n",
+    );
+    let s2 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s2.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    assert_eq!(send(&s2, &wrong, &r.v4)[0], 3, "Access-Reject");
     // The first Access-Accept is lost on its way back (the test ignores it) ...
     assert_eq!(send(&s, &request, &r.v4)[0], 2, "Access-Accept");
     // ... and the NAS retransmits after 10 s, past the 5 s duplicate cache (radcli's
@@ -563,6 +572,20 @@ fn a_retransmit_after_the_duplicate_cache_gets_the_first_accept_and_spends_nothi
         send(&s, &request, &r.v4)[0],
         2,
         "Access-Accept again, not Access-Reject"
+    );
+    assert_eq!(send(&s2, &wrong, &r.v4)[0], 3, "the same Access-Reject");
+    std::thread::sleep(Duration::from_millis(700));
+    let bob = r.audit("bob", 10);
+    let counted: Vec<_> = bob
+        .iter()
+        .filter(|e| e["action"] == "failure")
+        .filter(|e| e["reason"] == "wrong code")
+        .collect();
+    assert_eq!(counted.len(), 1, "one guess, counted once: {bob:?}");
+    assert!(
+        bob.iter()
+            .any(|e| e["reason"].as_str().unwrap_or("").contains("retransmit")),
+        "{bob:?}"
     );
     let events = r.audit("alice", 5);
     let redeems: Vec<_> = events.iter().filter(|e| e["action"] == "redeem").collect();
