@@ -27,6 +27,41 @@ pub struct DaemonConfig {
     /// The RADIUS responder.
     #[serde(default)]
     pub radius: RadiusConfig,
+    /// On a member host: the site that checks codes (absent: this host is its own site).
+    #[serde(default)]
+    pub site: Option<SiteConfig>,
+}
+
+/// `[site]`, on a member host: where the site's sparekeyd nodes answer, and this host's file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SiteConfig {
+    /// The site's nodes as "host:port" (a name or an address), tried in turn.
+    pub servers: Vec<Spanned<String>>,
+    /// The host file `sparekeyctl host enroll` wrote for this host; must be 0600.
+    #[serde(default = "default_host_file")]
+    pub host_file: Spanned<PathBuf>,
+    /// How long one question to the site may take in all, retransmits and failover
+    /// included (default 1s; 1s to 10s). Past it, PAM_AUTHINFO_UNAVAIL.
+    #[serde(default = "default_site_timeout")]
+    pub timeout: Spanned<crate::Duration>,
+}
+
+/// The shortest and longest `[site] timeout`.
+pub const SITE_TIMEOUT_RANGE: (crate::Duration, crate::Duration) = (
+    crate::Duration::from_secs(1),
+    crate::Duration::from_secs(10),
+);
+
+/// The UDP port of a `[site] servers` entry that names none.
+pub const DEFAULT_SITE_PORT: u16 = 1812;
+
+fn default_host_file() -> Spanned<PathBuf> {
+    Spanned::new(0..0, PathBuf::from("/etc/sparekey/host.key"))
+}
+
+fn default_site_timeout() -> Spanned<crate::Duration> {
+    Spanned::new(0..0, crate::Duration::from_secs(1))
 }
 
 /// `[store]`
@@ -241,10 +276,46 @@ pub struct RadiusClientConfig {
     pub address: Cidr,
     /// A file holding the shared secret; refused when readable by group or others.
     /// Relative paths are resolved against sparekey.toml's directory by [`crate::load`].
-    pub secret_file: Spanned<PathBuf>,
-    /// The service name policies match for this client, e.g. "vpn".
-    pub service: String,
-    /// Drop requests without a valid Message-Authenticator (default true).
+    /// None only for `member-hosts`, whose secrets come from the site key.
+    #[serde(default)]
+    pub secret_file: Option<Spanned<PathBuf>>,
+    /// The service name policies match for this client, e.g. "vpn". Not for
+    /// `member-hosts`, whose requests name their PAM service.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// Drop requests without a valid Message-Authenticator (default true; always for
+    /// `member-hosts`).
     #[serde(default = "yes")]
     pub require_message_authenticator: bool,
+    /// The addresses are enrolled member hosts (pam_sparekey in member mode): each one's
+    /// secret is derived from the site key and the name its NAS-Identifier gives.
+    #[serde(default)]
+    pub member_hosts: bool,
+}
+
+/// A `[site] servers` entry split into its host and port: "site1:1812", "192.0.2.5",
+/// "[2001:db8::5]:1812" (no port: [`DEFAULT_SITE_PORT`]). `Err` says what was expected.
+pub fn split_server(entry: &str) -> Result<(String, u16), String> {
+    let expected = || {
+        format!("expected \"host:port\" like \"site1.example.org:1812\", \"192.0.2.5:1812\" or \"[2001:db8::5]:1812\", found {entry:?}")
+    };
+    if let Ok(addr) = entry.parse::<std::net::SocketAddr>() {
+        return Ok((addr.ip().to_string(), addr.port()));
+    }
+    if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
+        return Ok((ip.to_string(), DEFAULT_SITE_PORT));
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| expected())?),
+        None => (entry, DEFAULT_SITE_PORT),
+    };
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !name_ok || port == 0 {
+        return Err(expected());
+    }
+    Ok((host.to_string(), port))
 }

@@ -335,8 +335,28 @@ fn check_daemon(
             );
         }
         addresses.push((c.address, c.name.get_ref()));
-        if let Err(problem) = crate::check_secret_file(&base.join(c.secret_file.get_ref())) {
-            err(c.secret_file.span(), problem);
+        let name = c.name.get_ref();
+        match (&c.secret_file, c.member_hosts) {
+            (Some(f), false) => {
+                if let Err(problem) = crate::check_secret_file(&base.join(f.get_ref())) {
+                    err(f.span(), problem);
+                }
+            }
+            (None, false) => err(
+                c.name.span(),
+                format!("RADIUS client {name:?} needs a `secret-file`, e.g. \"/etc/sparekey/{name}.secret\" (or `member-hosts = true` for enrolled member hosts)"),
+            ),
+            (Some(f), true) => err(
+                f.span(),
+                format!("RADIUS client {name:?} has `member-hosts = true`, so its secrets come from the site key and each host's name; expected no `secret-file`"),
+            ),
+            (None, true) => {}
+        }
+        if c.member_hosts && !c.require_message_authenticator {
+            err(
+                c.name.span(),
+                format!("RADIUS client {name:?} has `member-hosts = true`, whose requests always carry Message-Authenticator; expected no `require-message-authenticator = false`"),
+            );
         }
         if !clients.insert(c.name.get_ref().as_str()) {
             err(
@@ -347,15 +367,47 @@ fn check_daemon(
                 ),
             );
         }
-        if c.service.trim().is_empty() {
-            err(
+        match (&c.service, c.member_hosts) {
+            (Some(service), true) => err(
+                service.span(),
+                format!("RADIUS client {name:?} has `member-hosts = true`, whose requests name their PAM service; expected no `service`"),
+            ),
+            (Some(service), false) if service.get_ref().trim().is_empty() => err(
+                service.span(),
+                format!("RADIUS client {name:?} needs a `service`, e.g. \"vpn\""),
+            ),
+            (None, false) => err(
                 c.name.span(),
-                format!(
-                    "RADIUS client {:?} needs a `service`, e.g. \"vpn\"",
-                    c.name.get_ref()
-                ),
-            );
+                format!("RADIUS client {name:?} needs a `service`, e.g. \"vpn\""),
+            ),
+            _ => {}
         }
+    }
+    if let Some(site) = &d.site {
+        check_site(site, &mut err);
+    }
+}
+
+fn check_site(site: &crate::SiteConfig, err: &mut impl FnMut(std::ops::Range<usize>, String)) {
+    if site.servers.is_empty() {
+        err(
+            site.host_file.span(),
+            "[site] needs `servers`, e.g. [\"site1.example.org:1812\", \"site2.example.org:1812\"]"
+                .into(),
+        );
+    }
+    for s in &site.servers {
+        if let Err(why) = crate::split_server(s.get_ref()) {
+            err(s.span(), why);
+        }
+    }
+    let timeout = *site.timeout.get_ref();
+    let (shortest, longest) = crate::daemon::SITE_TIMEOUT_RANGE;
+    if !(shortest..=longest).contains(&timeout) {
+        err(
+            site.timeout.span(),
+            format!("timeout {timeout} is out of range; expected {shortest} to {longest}"),
+        );
     }
 }
 
@@ -368,8 +420,14 @@ fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
         *p = base.join(&*p);
     }
     for c in &mut d.radius.client {
-        let absolute = base.join(c.secret_file.get_ref());
-        *c.secret_file.get_mut() = absolute;
+        if let Some(f) = c.secret_file.as_mut() {
+            let absolute = base.join(f.get_ref());
+            *f.get_mut() = absolute;
+        }
+    }
+    if let Some(site) = d.site.as_mut() {
+        let absolute = base.join(site.host_file.get_ref());
+        *site.host_file.get_mut() = absolute;
     }
 }
 
@@ -605,9 +663,69 @@ mod tests {
         let p = secret(&f, "gw.secret", 0o600);
         let cfg = f.load().unwrap();
         let c = &cfg.daemon.radius.client[0];
-        assert_eq!(c.secret_file.get_ref(), &p);
+        assert_eq!(c.secret_file.as_ref().unwrap().get_ref(), &p);
         assert!(c.require_message_authenticator, "on by default");
         assert_eq!(c.address.prefix(), 24);
+    }
+
+    #[test]
+    fn a_member_hosts_client_has_neither_secret_file_nor_service() {
+        let ok = "[[radius.client]]\nname = \"members\"\naddress = \"10.20.0.0/16\"\nmember-hosts = true\n";
+        let f = Files::new(ok, POLICY);
+        let cfg = f.load().unwrap();
+        assert!(cfg.daemon.radius.client[0].member_hosts);
+        let both = format!("{ok}secret-file = \"gw.secret\"\nservice = \"vpn\"\n");
+        let errors = Files::new(&both, POLICY).errors();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("expected no `secret-file`"),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("expected no `service`"), "{errors:?}");
+        let unsigned = format!("{ok}require-message-authenticator = false\n");
+        let errors = Files::new(&unsigned, POLICY).errors();
+        assert!(
+            errors[0].contains("always carry Message-Authenticator"),
+            "{errors:?}"
+        );
+        // A NAS client needs both.
+        let nas = "[[radius.client]]\nname = \"gw\"\naddress = \"10.0.0.0/24\"\n";
+        let errors = Files::new(nas, POLICY).errors();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("needs a `secret-file`"), "{errors:?}");
+        assert!(errors[1].contains("needs a `service`"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_site_table_names_servers_and_a_bounded_timeout() {
+        let good = "[site]\nservers = [\"site1.example.org:1812\", \"192.0.2.5\", \"[2001:db8::5]:1812\"]\nhost-file = \"host.key\"\n";
+        let f = Files::new(good, POLICY);
+        let cfg = f.load().unwrap();
+        let site = cfg.daemon.site.unwrap();
+        assert_eq!(site.host_file.get_ref(), &f.0.path().join("host.key"));
+        assert_eq!(site.timeout.get_ref().as_secs(), 1);
+        assert_eq!(
+            crate::split_server("192.0.2.5").unwrap(),
+            ("192.0.2.5".into(), 1812)
+        );
+        assert_eq!(
+            crate::split_server("[2001:db8::5]:1645").unwrap(),
+            ("2001:db8::5".into(), 1645)
+        );
+        let bad = "[site]\nservers = [\"site1:http\", \"a b:1812\"]\ntimeout = \"30s\"\n";
+        let errors = Files::new(bad, POLICY).errors();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].starts_with("sparekey.toml:2:12: expected \"host:port\""),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("found \"a b:1812\""), "{errors:?}");
+        assert!(
+            errors[2].contains("timeout 30s is out of range; expected 1s to 10s"),
+            "{errors:?}"
+        );
+        let none = "[site]\nhost-file = \"host.key\"\n";
+        assert!(Files::new(none, POLICY).errors()[0].contains("servers"));
     }
 
     #[test]

@@ -219,25 +219,7 @@ impl CachedRedeemer {
             }
         };
         let query = StateQuery::for_login(presented.user, policy, now);
-        if !self.users.contains_key(presented.user) {
-            if self.users.len() >= self.limits.max_users {
-                self.users.clear();
-            }
-            let snapshot = self.store.login_state(&query)?;
-            self.users.insert(
-                presented.user.to_string(),
-                UserState {
-                    state: snapshot.state,
-                    as_of: snapshot.generation,
-                },
-            );
-        }
-        if let Some(user) = self.users.get_mut(presented.user) {
-            // Rows out of the window count no more: a long flood must not grow the list.
-            user.state
-                .failures
-                .retain(|(t, _)| *t > query.failures_after);
-        }
+        self.load_user(&query)?;
         let unwritten = self.unwritten_failures(presented.user, query.failures_after);
         let attempt = Attempt::new(
             &self.key,
@@ -309,6 +291,65 @@ impl CachedRedeemer {
         }
         self.generation = Some(out.generations.after);
         Ok(out.decision.verdict)
+    }
+
+    /// Whether to ask `user` for a code on `service` and `host` at all (a member host's
+    /// question before its prompt), from the cache as [`CachedRedeemer::redeem`] decides:
+    /// failures counted here and not yet stored count toward the lockout.
+    pub fn availability(
+        &mut self,
+        policies: &PolicyFile,
+        login: &Login<'_>,
+        now: Time,
+        lookup: GroupLookup<'_>,
+    ) -> Result<decision::Availability, Error> {
+        self.refresh(now)?;
+        policies.index_users();
+        let groups = if policies.names_groups() {
+            self.groups_of(login.user, now, lookup)?
+        } else {
+            &[]
+        };
+        let policy = match decision::eligibility(policies, login.user, groups) {
+            Ok(p) => p,
+            Err(early) => return Ok(early.into()),
+        };
+        let query = StateQuery::for_login(login.user, policy, now);
+        self.load_user(&query)?;
+        let unwritten = self.unwritten_failures(login.user, query.failures_after);
+        Ok(decision::availability(
+            &self.users[login.user].state,
+            unwritten,
+            policy,
+            login.user,
+            login.service,
+            login.host,
+            now,
+        ))
+    }
+
+    /// Reads `query.user`'s credentials and failures unless they are cached, and forgets
+    /// failures out of the window (a long flood must not grow the list).
+    fn load_user(&mut self, query: &StateQuery<'_>) -> Result<(), Error> {
+        if !self.users.contains_key(query.user) {
+            if self.users.len() >= self.limits.max_users {
+                self.users.clear();
+            }
+            let snapshot = self.store.login_state(query)?;
+            self.users.insert(
+                query.user.to_string(),
+                UserState {
+                    state: snapshot.state,
+                    as_of: snapshot.generation,
+                },
+            );
+        }
+        if let Some(user) = self.users.get_mut(query.user) {
+            user.state
+                .failures
+                .retain(|(t, _)| *t > query.failures_after);
+        }
+        Ok(())
     }
 
     /// Counted failures of `user` after `since` that the store does not hold yet.

@@ -146,6 +146,9 @@ pub enum Verdict {
         /// Whether this first use starts the credential's window (activate on first use):
         /// the store then sets it to now .. `not_after`.
         activates: bool,
+        /// The uses a counted credential has left after this one (None: uncounted, or an
+        /// answer given again to a retransmit, which does not know).
+        uses_left: Option<u32>,
     },
     /// Refused, with the precise reason (for the audit log, never for the person).
     Rejected(Reason),
@@ -514,6 +517,7 @@ fn accept(cred: &Credential, policy: &Policy, now: Time) -> Decision {
             not_after,
             counted,
             activates,
+            uses_left: cred.uses_left().map(|n| n.saturating_sub(1)),
         },
         effects: Effects {
             spend_use: counted,

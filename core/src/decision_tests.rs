@@ -149,6 +149,7 @@ fn right_code_is_accepted_until_expiry() {
             not_after: t0() + Duration::hours(1),
             counted: true,
             activates: false,
+            uses_left: Some(0),
         }
     );
 }
@@ -513,7 +514,8 @@ fn activation_on_first_use_starts_the_window_then() {
             credential: c.id.clone(),
             not_after: first + Duration::hours(1),
             counted: true,
-            activates: true
+            activates: true,
+            uses_left: Some(0),
         }
     );
     assert_eq!(

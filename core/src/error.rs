@@ -13,6 +13,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A member host's host file is missing, malformed or unsafe.
+    #[error("host file {}: {problem}", path.display())]
+    HostFile {
+        /// The host file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// The store could not be opened or used.
     #[error("store {location}: cannot {operation}: {problem}")]
     Store {

@@ -38,6 +38,21 @@ pub struct HostKeys {
     pub offline: Zeroizing<[u8; 32]>,
 }
 
+impl HostKeys {
+    /// The RADIUS shared secret of the host's requests to the site: the auth key in
+    /// lowercase hexadecimal (64 characters, as the host file shows it).
+    pub fn radius_secret(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::with_capacity(64));
+        for b in self.auth.iter() {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 impl std::fmt::Debug for HostKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HostKeys(..)")

@@ -9,6 +9,9 @@ use crate::store::{LoginSnapshot, RedeemRequest, Redeemed, Store};
 use crate::{Code, Error, SiteKey, Time, Verdict};
 use sparekey_conf::{Policy, PolicyFile};
 
+/// The audit reason of a retire: the user's usual second factor worked again.
+pub const RETIRE_REASON: &str = "usual second factor succeeded";
+
 /// A login past the early refusals, with the user's state as read once.
 #[derive(Debug)]
 pub struct LoginCheck<'a> {

@@ -5,7 +5,8 @@
 //! store, never reused; what it had gathered and not yet written goes with the next batch.
 
 use crate::audit::{AuditBatch, AuditEvent};
-use crate::cached_redeem::{Batch, CacheLimits, CachedRedeemer, Presented};
+use crate::cached_redeem::{Batch, CacheLimits, CachedRedeemer, GroupLookup, Presented};
+use crate::decision::{Availability, Login};
 use crate::identity::Directory;
 use crate::journal::{Journal, JournalEntries, Replayed};
 use crate::store::{BatchWrite, Store};
@@ -189,6 +190,34 @@ impl SharedRedeemer {
         now: Time,
         turn: Option<&mut JournalEntries>,
     ) -> Result<Verdict, Error> {
+        self.with_cache(policies, presented.user, now, turn, |r, lookup| {
+            r.redeem(policies, presented, now, lookup)
+        })
+    }
+
+    /// Whether to ask `login`'s user for a code at all, from the cache
+    /// ([`CachedRedeemer::availability`]). `Err` as for [`SharedRedeemer::redeem`].
+    pub fn availability(
+        &self,
+        policies: &PolicyFile,
+        login: &Login<'_>,
+        now: Time,
+    ) -> Result<Availability, Error> {
+        self.with_cache(policies, login.user, now, None, |r, lookup| {
+            r.availability(policies, login, now, lookup)
+        })
+    }
+
+    /// Runs `f` on the cache (built when there is none), with `user`'s groups looked up
+    /// before the lock is taken. The journal entries `f` gathered go to `turn`.
+    fn with_cache<T>(
+        &self,
+        policies: &PolicyFile,
+        user: &str,
+        now: Time,
+        turn: Option<&mut JournalEntries>,
+        f: impl FnOnce(&mut CachedRedeemer, GroupLookup<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         if let Some(why) = self.cache().unwritable.clone() {
             return Err(Error::Unwritable(why));
         }
@@ -198,9 +227,9 @@ impl SharedRedeemer {
                 .cache()
                 .redeemer
                 .as_ref()
-                .is_some_and(|(_, r)| r.knows_groups(presented.user, now));
+                .is_some_and(|(_, r)| r.knows_groups(user, now));
         let groups = if needs_groups {
-            Some(self.inner.directory.groups_of(presented.user)?)
+            Some(self.inner.directory.groups_of(user)?)
         } else {
             None
         };
@@ -225,13 +254,13 @@ impl SharedRedeemer {
         let Some((_, redeemer)) = cache.redeemer.as_mut() else {
             return Err(Error::Conflict("the cache".into()));
         };
-        let verdict = redeemer.redeem(policies, presented, now, &lookup);
+        let out = f(redeemer, &lookup);
         let mut dropped = JournalEntries::default();
         redeemer.take_fresh(turn.unwrap_or(&mut dropped));
-        if verdict.is_err() {
+        if out.is_err() {
             cache.drop_redeemer();
         }
-        verdict
+        out
     }
 
     /// Writes what the cache gathered so far, in one transaction on the writer's own

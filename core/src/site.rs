@@ -6,6 +6,7 @@
 use crate::audit::{Action, AuditEvent, AuditSink};
 use crate::cached_redeem::CacheLimits;
 use crate::identity::Directory;
+use crate::member_hosts::MemberHosts;
 use crate::shared_redeem::{SharedRedeemer, StoreOpener};
 use crate::store::{self, OpenMode, Store};
 use crate::{Error, SiteKey, Time};
@@ -21,6 +22,7 @@ pub struct Site {
     store: Arc<StoreAccess>,
     directory: Arc<dyn Directory>,
     redeemer: SharedRedeemer,
+    hosts: MemberHosts,
     started: Time,
 }
 
@@ -95,6 +97,7 @@ impl Site {
         let access = store.clone();
         let open: StoreOpener = Arc::new(move || access.open());
         Arc::new(Site {
+            hosts: MemberHosts::new(open.clone()),
             config_path: config_path.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             redeemer: SharedRedeemer::new(
@@ -131,6 +134,11 @@ impl Site {
     /// The hot path that redeems codes for RADIUS, and writes what it gathered.
     pub fn redeemer(&self) -> &SharedRedeemer {
         &self.redeemer
+    }
+
+    /// The member hosts, as the RADIUS responder checks them.
+    pub fn member_hosts(&self) -> &MemberHosts {
+        &self.hosts
     }
 
     /// When the daemon started.

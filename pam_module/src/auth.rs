@@ -67,6 +67,24 @@ pub fn locked_message(contact: &str) -> String {
     format!("Too many wrong temporary codes: they are refused for a while. Use your usual second factor, or contact {contact}.")
 }
 
+/// Shown when a code is accepted: until when it works, and for a counted one (`uses_left`
+/// Some) how many uses it has left.
+pub fn accepted_message(not_after: Time, uses_left: Option<Option<u32>>) -> String {
+    let mut text = format!(
+        "Temporary code accepted. It works until {}",
+        not_after.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(left) = uses_left {
+        text = match left {
+            None | Some(0) => "Temporary code accepted. It cannot be used again".into(),
+            Some(1) => format!("{text}, for one more use"),
+            Some(n) => format!("{text}, for {n} more uses"),
+        };
+    }
+    text.push('.');
+    text
+}
+
 /// Shown when a code was typed but cannot be checked now.
 pub const UNAVAILABLE_MESSAGE: &str = "Temporary codes cannot be checked right now.";
 
@@ -74,11 +92,10 @@ pub const UNAVAILABLE_MESSAGE: &str = "Temporary codes cannot be checked right n
 pub const RETIRED_MESSAGE: &str =
     "Your usual second factor works again, so your temporary codes have been ended.";
 
-/// The audit reason of a retire.
-pub const RETIRE_REASON: &str = "usual second factor succeeded";
+pub use sparekey_core::redeem::RETIRE_REASON;
 
 /// Why a call stops early.
-enum Fail {
+pub(crate) enum Fail {
     /// sparekey cannot work here; the reason goes to syslog.
     Unavailable(String),
     /// The conversation failed.
@@ -138,7 +155,11 @@ fn try_authenticate(
 ) -> Result<Outcome, Fail> {
     let user = h.user()?;
     let service = service(h, args)?;
-    let Some(mut site) = open_site(args, cx)? else {
+    let config = load_config(args, cx)?;
+    if let Some(member) = &config.daemon.site {
+        return crate::member::authenticate(h, args, cx, &config, member, &user, &service, asked);
+    }
+    let Some(mut site) = open_site(config, args, cx)? else {
         return Ok(Outcome::Ignore);
     };
     let groups = if site.config.policy.names_groups() {
@@ -227,19 +248,8 @@ fn try_authenticate(
             counted,
             ..
         } => {
-            let mut text = format!(
-                "Temporary code accepted. It works until {}",
-                not_after.format("%Y-%m-%d %H:%M UTC")
-            );
-            if counted {
-                text = match redeemed.decision.uses_left {
-                    None | Some(0) => "Temporary code accepted. It cannot be used again".into(),
-                    Some(1) => format!("{text}, for one more use"),
-                    Some(n) => format!("{text}, for {n} more uses"),
-                };
-            }
-            text.push('.');
-            let _ = h.info(&text);
+            let left = counted.then_some(redeemed.decision.uses_left);
+            let _ = h.info(&accepted_message(not_after, left));
             debug(
                 args,
                 cx,
@@ -272,7 +282,7 @@ fn try_authenticate(
 }
 
 /// The code, from the prompt or from PAM_AUTHTOK as the arguments say. None: no answer.
-fn answer(
+pub(crate) fn answer(
     h: &mut dyn PamHandler,
     args: &Args,
     asked: &mut bool,
@@ -310,7 +320,11 @@ pub fn retire(h: &mut dyn PamHandler, args: &Args, cx: &Context<'_>) -> Outcome 
 fn try_retire(h: &mut dyn PamHandler, args: &Args, cx: &Context<'_>) -> Result<(), Fail> {
     let user = h.user()?;
     let service = service(h, args)?;
-    let Some(mut site) = open_site(args, cx)? else {
+    let config = load_config(args, cx)?;
+    if let Some(member) = &config.daemon.site {
+        return crate::member::retire(h, args, cx, member, &user, &service);
+    }
+    let Some(mut site) = open_site(config, args, cx)? else {
         return Ok(());
     };
     let source = source(h, &service);
@@ -353,15 +367,15 @@ struct Site {
     store: Box<dyn Store>,
 }
 
-/// Opens the site. Ok(None): there is no store, so no code was ever issued here.
-fn open_site(args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
+/// Loads sparekey.toml and policy.toml, as root only.
+fn load_config(args: &Args, cx: &Context<'_>) -> Result<Config, Fail> {
     if cx.euid != 0 {
         return Err(Fail::Unavailable(format!(
             "running as uid {}, not root, so the key and the store cannot be read",
             cx.euid
         )));
     }
-    let config = sparekey_conf::load(&args.config).map_err(|e| {
+    sparekey_conf::load(&args.config).map_err(|e| {
         let lines: Vec<String> = e
             .diagnostics()
             .iter()
@@ -375,7 +389,12 @@ fn open_site(args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
             })
             .collect();
         Fail::Unavailable(format!("configuration unusable: {}", lines.join("; ")))
-    })?;
+    })
+}
+
+/// Opens the site of a host that is its own. Ok(None): there is no store, so no code was
+/// ever issued here.
+fn open_site(config: Config, args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
     if !store::exists(&config.daemon.store).map_err(|e| Fail::Unavailable(e.to_string()))? {
         debug(
             args,
@@ -402,7 +421,7 @@ fn open_site(args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
 }
 
 /// The service policies match: `service=` or PAM_SERVICE.
-fn service(h: &dyn PamHandler, args: &Args) -> Result<String, Fail> {
+pub(crate) fn service(h: &dyn PamHandler, args: &Args) -> Result<String, Fail> {
     match &args.service {
         Some(s) => Ok(s.clone()),
         None => h
@@ -425,7 +444,7 @@ fn source(h: &dyn PamHandler, service: &str) -> String {
 }
 
 /// An item as one word: at most 128 characters, no spaces, quotes, `=` or control characters.
-fn clean(v: &str) -> String {
+pub(crate) fn clean(v: &str) -> String {
     v.chars()
         .take(128)
         .map(|c| {
@@ -438,7 +457,7 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
-fn debug(args: &Args, cx: &Context<'_>, message: &str) {
+pub(crate) fn debug(args: &Args, cx: &Context<'_>, message: &str) {
     if args.debug {
         cx.log.info(message);
     }

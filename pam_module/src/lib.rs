@@ -18,6 +18,8 @@ pub mod args;
 pub mod auth;
 pub mod ffi;
 pub mod handler;
+mod member;
+pub mod site_client;
 
 use ffi::PamSparekey;
 

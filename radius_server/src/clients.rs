@@ -22,12 +22,25 @@ pub struct RadiusClient {
     pub name: String,
     /// The addresses it sends from.
     pub address: Cidr,
-    /// The service name policies match for its logins (e.g. "vpn").
+    /// The service name policies match for its logins (e.g. "vpn"); empty for member
+    /// hosts, whose requests name their PAM service.
     pub service: String,
-    /// Its shared secret, keyed once.
-    pub secret: SharedSecret,
+    /// Its shared secret, or where the secrets come from.
+    pub secret: ClientSecret,
     /// Whether Access-Requests without Message-Authenticator are dropped.
     pub message_authenticator: MessageAuthenticatorPolicy,
+}
+
+/// Where the secret of a client's requests comes from.
+// One per client, built once per configuration: the size of the unkeyed variant is no cost.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ClientSecret {
+    /// A NAS: its secret file, read and keyed once.
+    Shared(SharedSecret),
+    /// Enrolled member hosts: each request's NAS-Identifier names the host, whose secret
+    /// is derived from the site key ([`sparekey_core::key::HostKeys::radius_secret`]).
+    MemberHosts,
 }
 
 /// The clients of one configuration.
@@ -51,25 +64,42 @@ impl ClientTable {
         let mut warnings = Vec::new();
         for c in &config.client {
             let name = c.name.get_ref().clone();
-            let path = c.secret_file.get_ref();
-            let secret = read_secret(path).map_err(|problem| Error::Secret {
-                client: name.clone(),
-                problem,
-            })?;
-            if secret.as_bytes().len() < WEAK_SECRET_LEN {
-                warnings.push(format!(
-                    "RADIUS client {name:?}: the secret in {} is only {} bytes; use at least {WEAK_SECRET_LEN} random bytes (umask 077; head -c 32 /dev/urandom | base64 > {})",
-                    path.display(),
-                    secret.as_bytes().len(),
-                    path.display()
-                ));
-            }
+            let secret = match (&c.secret_file, c.member_hosts) {
+                (_, true) => ClientSecret::MemberHosts,
+                (Some(path), false) => {
+                    let path = path.get_ref();
+                    let secret = read_secret(path).map_err(|problem| Error::Secret {
+                        client: name.clone(),
+                        problem,
+                    })?;
+                    if secret.as_bytes().len() < WEAK_SECRET_LEN {
+                        warnings.push(format!(
+                            "RADIUS client {name:?}: the secret in {} is only {} bytes; use at least {WEAK_SECRET_LEN} random bytes (umask 077; head -c 32 /dev/urandom | base64 > {})",
+                            path.display(),
+                            secret.as_bytes().len(),
+                            path.display()
+                        ));
+                    }
+                    ClientSecret::Shared(secret)
+                }
+                // sparekey_conf::load refuses a client without either.
+                (None, false) => {
+                    return Err(Error::Secret {
+                        client: name,
+                        problem: "no secret-file".into(),
+                    })
+                }
+            };
             clients.push(RadiusClient {
                 name,
                 address: c.address,
-                service: c.service.clone(),
+                service: c
+                    .service
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default(),
                 secret,
-                message_authenticator: if c.require_message_authenticator {
+                message_authenticator: if c.require_message_authenticator || c.member_hosts {
                     MessageAuthenticatorPolicy::Required
                 } else {
                     MessageAuthenticatorPolicy::IfPresent
@@ -155,7 +185,7 @@ mod tests {
             name: name.into(),
             address: address.parse().unwrap(),
             service: "vpn".into(),
-            secret: SharedSecret::new(b"0123456789abcdef").unwrap(),
+            secret: ClientSecret::Shared(SharedSecret::new(b"0123456789abcdef").unwrap()),
             message_authenticator: MessageAuthenticatorPolicy::Required,
         }
     }

@@ -11,6 +11,9 @@ pub enum Error {
         /// What is wrong with its secret file.
         problem: String,
     },
+    /// A secret or a packet the codec refused.
+    #[error("{0}")]
+    Wire(#[from] sparekey_radius_codec::Error),
     /// The store or NSS failed while verifying a code.
     #[error("{0}")]
     Core(#[from] sparekey_core::Error),

@@ -6,17 +6,41 @@
 //! through the [`Verifier`]. Every
 //! reply carries Message-Authenticator as its first attribute (the codec puts it there).
 
-use crate::clients::{ClientTable, RadiusClient};
+use crate::clients::{ClientSecret, ClientTable, RadiusClient};
 use crate::dedup::{ReplyCache, RequestKey};
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
+use crate::verifier::MemberHost;
 use crate::verifier::{retransmit_key, CodeRequest, Verifier};
 use crate::Error;
 use sparekey_conf::Config;
 use sparekey_core::{rfc3339, Code, Time, Verdict};
 use sparekey_radius_codec::{
-    attr, Code as PacketCode, Error as WireError, PacketRef, ReplyBuilder, MAX_PACKET_LEN,
+    attr, Code as PacketCode, Error as WireError, PacketRef, ReplyBuilder, SharedSecret,
+    MAX_PACKET_LEN,
 };
+
+#[path = "member.rs"]
+mod member;
+
+/// Whose secret a request is checked with.
+// One on the stack per datagram, never stored: boxing the host's would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Peer<'c> {
+    /// A NAS: its client's.
+    Nas(&'c SharedSecret),
+    /// A member host: its own.
+    Member(MemberHost),
+}
+
+impl Peer<'_> {
+    fn secret(&self) -> &SharedSecret {
+        match self {
+            Peer::Nas(s) => s,
+            Peer::Member(h) => &h.secret,
+        }
+    }
+}
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,6 +99,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Dropped because the store or NSS failed, or a reply could not be built.
     pub errors: u64,
+    /// From a member-hosts client, naming no enrolled host (or none at all).
+    pub unknown_host: u64,
 }
 
 /// The responder of one answering thread (one socket): its duplicate cache, log limiters and
@@ -179,8 +205,17 @@ impl<V: Verifier> Responder<V> {
             self.note(client, &at, "dropped: the duplicate cache is full of replies from the last 5 s (a flood from this client?)");
             return None;
         }
+        // The secret: the client's, or that of the member host its NAS-Identifier names.
+        let peer = match &client.secret {
+            ClientSecret::Shared(secret) => Peer::Nas(secret),
+            ClientSecret::MemberHosts => match self.member_peer(client, &packet, &at) {
+                Some(host) => Peer::Member(host),
+                None => return None,
+            },
+        };
+        let secret = peer.secret();
         self.stats.verified += 1;
-        if let Err(e) = packet.verify_request(&client.secret, client.message_authenticator) {
+        if let Err(e) = packet.verify_request(secret, client.message_authenticator) {
             self.stats.bad_authenticator += 1;
             let why = match e {
                 WireError::MissingMessageAuthenticator {
@@ -199,9 +234,13 @@ impl<V: Verifier> Responder<V> {
         }
         let built = if code == PacketCode::StatusServer {
             self.stats.status_server += 1;
-            status_reply(client, &packet)
+            status_reply(secret, &packet)
         } else {
-            match self.answer(snap, client, &packet, &at) {
+            let answer = match &peer {
+                Peer::Nas(secret) => self.answer(snap, client, secret, &packet, &at),
+                Peer::Member(host) => self.answer_member(snap, client, host, &packet, &at),
+            };
+            match answer {
                 Some(built) => built,
                 None => {
                     self.stats.errors += 1;
@@ -235,10 +274,11 @@ impl<V: Verifier> Responder<V> {
         &mut self,
         snap: &Snapshot,
         client: &RadiusClient,
+        secret: &SharedSecret,
         packet: &PacketRef<'_>,
         at: &Arrival<'_>,
     ) -> Option<Result<Vec<u8>, WireError>> {
-        let (user, code) = match code_request(client, packet) {
+        let (user, code) = match code_request(secret, packet) {
             Ok(found) => found,
             Err(why) => {
                 self.stats.rejected += 1;
@@ -247,7 +287,7 @@ impl<V: Verifier> Responder<V> {
                     at,
                     &format!("Access-Reject without asking the store: {why}"),
                 );
-                return Some(reject(snap, client, packet));
+                return Some(reject(snap, secret, packet));
             }
         };
         let source = source::describe(&client.name, packet);
@@ -260,6 +300,7 @@ impl<V: Verifier> Responder<V> {
         let request = CodeRequest {
             user: &user,
             service: &client.service,
+            host: None,
             source: &source,
             code: &code,
             retransmit_key: &key,
@@ -268,12 +309,12 @@ impl<V: Verifier> Responder<V> {
         match self.verifier.verify(&snap.config.policy, &request, at.wall) {
             Ok(Verdict::Accepted { not_after, .. }) => {
                 self.stats.accepted += 1;
-                Some(accept(client, packet, not_after, at.wall))
+                Some(accept(secret, packet, not_after, at.wall))
             }
             Ok(Verdict::Rejected(_)) => {
                 // The precise reason is in the audit log, written by the store.
                 self.stats.rejected += 1;
-                Some(reject(snap, client, packet))
+                Some(reject(snap, secret, packet))
             }
             Err(e) => {
                 let user = source::printable(user.as_bytes());
@@ -305,15 +346,11 @@ struct Arrival<'l> {
 }
 
 /// The user and code of a verified Access-Request, or why there are none.
-fn code_request(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<(String, Code), String> {
-    let user = packet.attribute(attr::USER_NAME).ok_or("no User-Name")?;
-    let user = std::str::from_utf8(user)
-        .ok()
-        .filter(|u| !u.is_empty() && !u.chars().any(char::is_control))
-        .ok_or_else(|| format!("User-Name {} is not a user name", source::printable(user)))?;
+fn code_request(secret: &SharedSecret, packet: &PacketRef<'_>) -> Result<(String, Code), String> {
+    let user = user_name(packet)?;
     let shown = source::printable(user.as_bytes());
     let password = packet
-        .user_password(&client.secret)
+        .user_password(secret)
         .map_err(|e| format!("User-Password of {shown}: {e}"))?
         .ok_or_else(|| format!("no User-Password for {shown} (only PAP can carry a sparekey code; CHAP and EAP cannot)"))?;
     let code = Code::from_input(password.as_bytes())
@@ -321,9 +358,18 @@ fn code_request(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<(String
     Ok((user.to_string(), code))
 }
 
+/// The User-Name of a verified Access-Request, or why it has none that can be a user's.
+fn user_name<'p>(packet: &PacketRef<'p>) -> Result<&'p str, String> {
+    let user = packet.attribute(attr::USER_NAME).ok_or("no User-Name")?;
+    std::str::from_utf8(user)
+        .ok()
+        .filter(|u| !u.is_empty() && !u.chars().any(char::is_control))
+        .ok_or_else(|| format!("User-Name {} is not a user name", source::printable(user)))
+}
+
 /// The answer to a verified Status-Server: Access-Accept (RFC 5997), Message-Authenticator first.
-fn status_reply(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<Vec<u8>, WireError> {
-    let mut b = ReplyBuilder::accept(packet, &client.secret);
+fn status_reply(secret: &SharedSecret, packet: &PacketRef<'_>) -> Result<Vec<u8>, WireError> {
+    let mut b = ReplyBuilder::accept(packet, secret);
     b.copy_proxy_state(packet)?;
     Ok(b.finish())
 }
@@ -331,10 +377,10 @@ fn status_reply(client: &RadiusClient, packet: &PacketRef<'_>) -> Result<Vec<u8>
 /// An Access-Reject with the generic Reply-Message, whatever the reason.
 fn reject(
     snap: &Snapshot,
-    client: &RadiusClient,
+    secret: &SharedSecret,
     packet: &PacketRef<'_>,
 ) -> Result<Vec<u8>, WireError> {
-    let mut b = ReplyBuilder::reject(packet, &client.secret);
+    let mut b = ReplyBuilder::reject(packet, secret);
     b.add_str(attr::REPLY_MESSAGE, &snap.reject_message)?
         .copy_proxy_state(packet)?;
     Ok(b.finish())
@@ -342,12 +388,12 @@ fn reject(
 
 /// An Access-Accept whose Session-Timeout ends no later than the code (at least 1 s).
 fn accept(
-    client: &RadiusClient,
+    secret: &SharedSecret,
     packet: &PacketRef<'_>,
     not_after: Time,
     wall: Time,
 ) -> Result<Vec<u8>, WireError> {
-    let mut b = ReplyBuilder::accept(packet, &client.secret);
+    let mut b = ReplyBuilder::accept(packet, secret);
     b.add_u32(attr::SESSION_TIMEOUT, session_timeout(not_after, wall))?
         .add_str(
             attr::REPLY_MESSAGE,

@@ -1,8 +1,9 @@
 //! The responder's decisions, datagram by datagram, with a scripted verifier and fixed times.
 
 use super::*;
-use crate::clients::RadiusClient;
+use crate::clients::{ClientSecret, RadiusClient};
 use crate::dedup::TTL;
+use crate::verifier::{MemberHost, MemberLogin};
 use crate::Error;
 use chrono::{Duration as Span, TimeZone, Utc};
 use sparekey_conf::PolicyFile;
@@ -66,6 +67,25 @@ impl Verifier for Script {
             })),
         }
     }
+
+    fn member_host(&mut self, _: &str, _: Time) -> Result<Option<MemberHost>, Error> {
+        panic!("no member-hosts client here")
+    }
+
+    fn host_seen(&mut self, _: &str, _: Time) {}
+
+    fn availability(
+        &mut self,
+        _: &PolicyFile,
+        _: &MemberLogin<'_>,
+        _: Time,
+    ) -> Result<sparekey_core::decision::Availability, Error> {
+        panic!("no member-hosts client here")
+    }
+
+    fn retire(&mut self, _: &MemberLogin<'_>, _: Time) -> Result<usize, Error> {
+        panic!("no member-hosts client here")
+    }
 }
 
 fn config() -> Arc<Config> {
@@ -84,7 +104,7 @@ fn client(name: &str, address: &str, ma: MessageAuthenticatorPolicy) -> RadiusCl
         name: name.into(),
         address: address.parse().unwrap(),
         service: "vpn".into(),
-        secret: SharedSecret::new(SECRET).unwrap(),
+        secret: ClientSecret::Shared(SharedSecret::new(SECRET).unwrap()),
         message_authenticator: ma,
     }
 }
@@ -135,6 +155,7 @@ fn accepted(until: Time) -> Result<Verdict, String> {
         not_after: until,
         counted: false,
         activates: false,
+        uses_left: None,
     })
 }
 

@@ -4,10 +4,14 @@
 use crate::Error;
 use sparekey_conf::PolicyFile;
 use sparekey_core::cached_redeem::Presented;
+use sparekey_core::decision::{Availability, Login};
 use sparekey_core::journal::JournalEntries;
+use sparekey_core::redeem::RETIRE_REASON;
 use sparekey_core::shared_redeem::SharedRedeemer;
+use sparekey_core::store::Origin;
 use sparekey_core::store::Replay;
-use sparekey_core::{Code, Site, Time, Verdict};
+use sparekey_core::{Action, Code, Site, Time, Verdict};
+use sparekey_radius_codec::SharedSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +20,10 @@ use std::time::Duration;
 pub struct CodeRequest<'a> {
     /// The RADIUS User-Name.
     pub user: &'a str,
-    /// The client's `service`.
+    /// The client's `service`, or the PAM service a member host names.
     pub service: &'a str,
+    /// The member host asking, if it is one (policies' and credentials' `hosts` match it).
+    pub host: Option<&'a str>,
     /// Client, NAS and calling station, for the audit log.
     pub source: &'a str,
     /// The code (the User-Password, normalised).
@@ -51,7 +57,32 @@ pub fn retransmit_key(
     key
 }
 
-/// Verifies codes and records each outcome (use counts, failures, audit).
+/// A member host as the site knows it, with the secret of its requests.
+#[derive(Debug)]
+pub struct MemberHost {
+    /// Its name.
+    pub name: String,
+    /// Whether it was revoked (its requests are refused).
+    pub revoked: bool,
+    /// Its RADIUS secret, derived from the site key, its name and its enrollment.
+    pub secret: SharedSecret,
+}
+
+/// A member host's question about one login, before or without a code.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberLogin<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// The PAM service.
+    pub service: &'a str,
+    /// The host.
+    pub host: &'a str,
+    /// Host, service, rhost, tty and ruser, for the audit log.
+    pub source: &'a str,
+}
+
+/// Verifies codes and records each outcome (use counts, failures, audit), and answers the
+/// member hosts' other questions.
 pub trait Verifier {
     /// The verdict for `request` under `policies` at `now`. `Err` when the store or the
     /// user lookup fails: then nothing is answered, and the NAS retries or fails over.
@@ -67,6 +98,24 @@ pub trait Verifier {
     fn settle(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// The member host `name` (enrolled, or revoked), `None` when it was never enrolled.
+    fn member_host(&mut self, name: &str, now: Time) -> Result<Option<MemberHost>, Error>;
+
+    /// Notes that member host `name` asked at `now` (`host list` shows it).
+    fn host_seen(&mut self, name: &str, now: Time);
+
+    /// Whether to ask `login`'s user for a code at all.
+    fn availability(
+        &mut self,
+        policies: &PolicyFile,
+        login: &MemberLogin<'_>,
+        now: Time,
+    ) -> Result<Availability, Error>;
+
+    /// Ends the user's temporary codes (their usual second factor worked on a member
+    /// host); returns how many were ended.
+    fn retire(&mut self, login: &MemberLogin<'_>, now: Time) -> Result<usize, Error>;
 }
 
 /// The real verifier, shared by every answering thread: the site's [`SharedRedeemer`] (the
@@ -76,6 +125,7 @@ pub trait Verifier {
 /// sparekeyd at shutdown.
 #[derive(Debug, Clone)]
 pub struct SharedVerifier {
+    site: Arc<Site>,
     redeemer: SharedRedeemer,
     /// Journal entries of what this thread's answers since the last settle rest on.
     turn: JournalEntries,
@@ -86,8 +136,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
 impl SharedVerifier {
     /// A verifier over the site's hot path; the store is opened when first needed.
-    pub fn new(site: &Site) -> Self {
+    pub fn new(site: &Arc<Site>) -> Self {
         SharedVerifier {
+            site: site.clone(),
             redeemer: site.redeemer().clone(),
             turn: JournalEntries::default(),
         }
@@ -97,7 +148,9 @@ impl SharedVerifier {
     /// connection of its own (so the answering threads never wait for the disk). Everything
     /// is kept for the next try when the store fails.
     pub fn flush(&self) -> Result<usize, Error> {
-        Ok(self.redeemer.flush()?)
+        let written = self.redeemer.flush()?;
+        self.site.member_hosts().write_seen()?;
+        Ok(written)
     }
 
     /// Starts the thread that flushes every [`FLUSH_INTERVAL`]; failures go to `log`, at most
@@ -142,8 +195,8 @@ impl Verifier for SharedVerifier {
             user: request.user,
             service: request.service,
             // Policy `hosts` name the hosts PAM logins happen on; a VPN login has none, so a
-            // credential or policy limited to hosts does not work over RADIUS.
-            host: None,
+            // credential or policy limited to hosts does not work over RADIUS from a NAS.
+            host: request.host,
             source: request.source,
             code: request.code,
             replay: Some(Replay {
@@ -158,5 +211,54 @@ impl Verifier for SharedVerifier {
 
     fn settle(&mut self) -> Result<(), Error> {
         Ok(self.redeemer.settle(&mut self.turn)?)
+    }
+
+    fn member_host(&mut self, name: &str, now: Time) -> Result<Option<MemberHost>, Error> {
+        let Some(host) = self.site.member_hosts().lookup(name, now)? else {
+            return Ok(None);
+        };
+        let keys = self.site.key().host_keys(&host.name, host.serial);
+        let secret = SharedSecret::new(keys.radius_secret().as_bytes())?;
+        Ok(Some(MemberHost {
+            revoked: host.revoked_at.is_some(),
+            name: host.name,
+            secret,
+        }))
+    }
+
+    fn host_seen(&mut self, name: &str, now: Time) {
+        self.site.member_hosts().seen(name, now);
+    }
+
+    fn availability(
+        &mut self,
+        policies: &PolicyFile,
+        login: &MemberLogin<'_>,
+        now: Time,
+    ) -> Result<Availability, Error> {
+        let login = Login {
+            user: login.user,
+            groups: &[],
+            service: login.service,
+            host: Some(login.host),
+            source: login.source,
+        };
+        Ok(self.redeemer.availability(policies, &login, now)?)
+    }
+
+    fn retire(&mut self, login: &MemberLogin<'_>, now: Time) -> Result<usize, Error> {
+        let origin = Origin {
+            actor: login.user,
+            source: login.source,
+        };
+        let ended = self.site.open_store()?.revoke(
+            login.user,
+            None,
+            Action::Retire,
+            now,
+            origin,
+            Some(RETIRE_REASON),
+        )?;
+        Ok(ended.len())
     }
 }

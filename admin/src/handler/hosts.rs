@@ -46,6 +46,7 @@ pub(crate) fn enroll(
         source: &source,
     };
     let enrolled = site.open_store()?.enroll_host(host, now, origin)?;
+    site.member_hosts().invalidate();
     let keys = site.key().host_keys(&enrolled.name, enrolled.serial);
     Ok(Response::HostEnrolled {
         host: view(&enrolled),
@@ -68,6 +69,8 @@ pub(crate) fn revoke(
         source: &source,
     };
     let revoked = site.open_store()?.revoke_host(host, now, origin, reason)?;
+    // The answering threads refuse the host from their next request on.
+    site.member_hosts().invalidate();
     Ok(Response::HostRevoked {
         host: view(&revoked),
     })
@@ -75,6 +78,8 @@ pub(crate) fn revoke(
 
 pub(crate) fn list(site: &Site, config: &Config, caller: &Caller) -> Outcome {
     require_enroll(config, caller, "-")?;
+    // When each host last asked, as far as the answering threads noted it.
+    let _ = site.member_hosts().write_seen();
     let hosts = site.open_store()?.hosts()?;
     Ok(Response::Hosts {
         hosts: hosts.iter().map(view).collect(),

@@ -186,6 +186,10 @@ pub trait Store: Send + std::fmt::Debug {
     /// Every member host ever enrolled, by name.
     fn hosts(&self) -> Result<Vec<Host>, Error>;
 
+    /// Records when member hosts last asked the site (`host list` shows it): one write,
+    /// not audited, not waiting for the disk. Names not enrolled are passed over.
+    fn hosts_seen(&mut self, seen: &[(String, Time)]) -> Result<(), Error>;
+
     /// The generation: it changes whenever anyone changes credentials or failure counts
     /// (not on audit appends).
     fn generation(&self) -> Result<i64, Error>;

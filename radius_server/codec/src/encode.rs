@@ -167,6 +167,14 @@ macro_rules! attribute_methods {
             Ok(self)
         }
 
+        /// Appends a Vendor-Specific attribute holding sparekey's sub-attribute `sub_type`
+        /// (see [`crate::member`]).
+        pub fn add_vendor(&mut self, sub_type: u8, value: &[u8]) -> Result<&mut Self, Error> {
+            let v = crate::member::vendor_value(sub_type, value)?;
+            self.writer.add(crate::attr::VENDOR_SPECIFIC, &v)?;
+            Ok(self)
+        }
+
         /// Appends a 32-bit big-endian integer attribute (Session-Timeout, NAS-Port, ...).
         pub fn add_u32(&mut self, attr_type: u8, value: u32) -> Result<&mut Self, Error> {
             self.writer.add_u32(attr_type, value)?;

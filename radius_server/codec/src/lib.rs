@@ -22,6 +22,7 @@ pub mod auth;
 pub mod code;
 mod encode;
 pub mod error;
+pub mod member;
 pub mod packet;
 pub mod password;
 pub mod reply;

@@ -195,6 +195,10 @@ impl Store for SqliteStore {
         self.hosts_in()
     }
 
+    fn hosts_seen(&mut self, seen: &[(String, Time)]) -> Result<(), Error> {
+        self.hosts_seen_in(seen)
+    }
+
     fn generation(&self) -> Result<i64, Error> {
         self.generation_in()
     }

@@ -102,6 +102,26 @@ impl SqliteStore {
         .map(|(h, _)| h)
     }
 
+    pub(super) fn hosts_seen_in(&mut self, seen: &[(String, Time)]) -> Result<(), Error> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        self.write_with(false, "record when hosts last asked", |tx, _| {
+            let sql = store_error(&path, "record when hosts last asked");
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE hosts SET last_seen = ?2 WHERE name = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
+                )
+                .map_err(&sql)?;
+            for (name, at) in seen {
+                st.execute(params![name, at.timestamp()]).map_err(&sql)?;
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
     pub(super) fn hosts_in(&self) -> Result<Vec<Host>, Error> {
         self.conn
             .prepare_cached(&format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name"))
@@ -163,5 +183,18 @@ mod tests {
             [Action::Enroll, Action::HostRevoke, Action::Enroll]
         );
         assert!(f.store.enroll_host("Host_A", t0(), ORIGIN).is_err());
+    }
+
+    #[test]
+    fn last_seen_only_moves_forward_and_unknown_names_are_passed_over() {
+        let mut f = Fixture::new();
+        f.store.enroll_host("host-a", t0(), ORIGIN).unwrap();
+        let later = t0() + chrono::Duration::seconds(90);
+        let seen = [("host-a".to_string(), later), ("nobody".to_string(), later)];
+        f.store.hosts_seen(&seen).unwrap();
+        f.store.hosts_seen(&[("host-a".to_string(), t0())]).unwrap();
+        let hosts = f.store.hosts().unwrap();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].last_seen, Some(later));
     }
 }

@@ -168,6 +168,7 @@ fn replayed(
             not_after: rows::time(not_after),
             counted,
             activates,
+            uses_left: None,
         },
         _ => Verdict::Rejected(
             reason
@@ -196,6 +197,7 @@ fn keep_reply(
             not_after,
             counted,
             activates,
+            ..
         } => (
             Some(credential.as_str()),
             Some(not_after.timestamp()),
