@@ -40,6 +40,7 @@ struct Host {
 struct Fleet {
     site: Site,
     daemon: Option<Daemon>,
+    server: String,
     a: Host,
     b: Host,
 }
@@ -57,6 +58,7 @@ impl Fleet {
         Fleet {
             site,
             daemon: Some(daemon),
+            server,
             a,
             b,
         }
@@ -329,4 +331,30 @@ fn a_revoked_host_is_refused_and_a_host_without_its_site_gives_authinfo_unavail_
     let took = started.elapsed();
     check(&o, PAM_AUTHINFO_UNAVAIL, &[], &[], &[]);
     assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
+
+#[test]
+fn a_host_fails_over_to_the_next_server_when_the_first_is_silent() {
+    require_pam!();
+    let f = Fleet::new();
+    // The first server: a socket that reads and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap().to_string();
+    let c = Fleet::host(&f.site, "host-c", &[&dead, &f.server]);
+    let code = f.issue(&["alice", "--multi"]);
+    let started = Instant::now();
+    let o = login(&c, "sshd", "alice", &[&code]);
+    assert_eq!(o.rc, PAM_SUCCESS, "{o:#?}\n{}", f.log());
+    // Two questions, each answered by the second server after one silent try of the first.
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut buf = [0u8; 4096];
+    silent.set_nonblocking(true).unwrap();
+    assert!(
+        silent.recv(&mut buf).is_ok(),
+        "the first server was asked first"
+    );
 }
