@@ -62,10 +62,10 @@ fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     say "building in release mode (target dir $TARGET_DIR)"
     CARGO_TARGET_DIR=$TARGET_DIR cargo build --quiet --release --locked \
-        -p sparekey-daemon -p pam_sparekey -p sparekey-bench
+        -p sparekey-daemon -p pam_sparekey -p sparekey-bench -p sparekey-ctl
 fi
 BIN=$TARGET_DIR/release
-for f in sparekeyd libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench; do
+for f in sparekeyd sparekeyctl libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench; do
     [ -e "$BIN/$f" ] || { echo "bench.sh: $BIN/$f is missing; build first" >&2; exit 1; }
 done
 
@@ -403,6 +403,63 @@ TOML
     for ((i = 0; i < 30; i++)); do
         pam_bench sk-typical "cold typical policy" --iterations 1 --warmup 0
     done
+
+    # Member mode (DESIGN.md section 10): a site of its own (sparekeyd with its store, a
+    # member-hosts client on loopback) and a host that asks it over RADIUS: a probe, then
+    # the code, two round trips per login. The host's policy file is the typical one.
+    say "PAM in member mode: the host asks a site on loopback"
+    MEMBER=$DIR/member
+    MEMBER_PORT=$((SK_PORT + 3))
+    mkdir -p "$MEMBER/host"
+    cat > "$MEMBER/sparekey.toml" <<TOML
+[store]
+path = "state/sparekey.db"
+key-file = "site.key"
+
+[admin]
+socket = "run/admin.sock"
+
+[audit]
+syslog = false
+
+[radius]
+listen = ["127.0.0.1:$MEMBER_PORT"]
+
+[[radius.client]]
+name = "members"
+address = "127.0.0.1"
+member-hosts = true
+TOML
+    cp "$DIR/typical/policy.toml" "$MEMBER/policy.toml"
+    cat > "$MEMBER/host/sparekey.toml" <<TOML
+[store]
+path = "ledger.db"
+
+[audit]
+syslog = false
+
+[site]
+servers = ["127.0.0.1:$MEMBER_PORT"]
+host-file = "host.key"
+TOML
+    cp "$DIR/typical/policy.toml" "$MEMBER/host/policy.toml"
+    chmod 600 "$MEMBER/sparekey.toml" "$MEMBER/policy.toml" "$MEMBER/host/sparekey.toml" "$MEMBER/host/policy.toml"
+    "$BIN/sparekeyd" --config "$MEMBER/sparekey.toml" 2>>"$DIR/member-sparekeyd.log" &
+    MEMBER_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$MEMBER/run/admin.sock" ] && break
+        sleep 0.1
+    done
+    CTL=("$BIN/sparekeyctl" --socket "$MEMBER/run/admin.sock")
+    "${CTL[@]}" host enroll bench-host --out "$MEMBER/host/host.key" >/dev/null
+    MEMBER_CODE=$("${CTL[@]}" --json issue pamuser --multi --service sk-bench | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')
+    echo "auth required $BIN/libpam_sparekey.so config=$MEMBER/host/sparekey.toml service=sk-bench" > "$DIR/pam.d/sk-member"
+    LD_PRELOAD=$WRAPPER PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$DIR/pam.d \
+        "$BIN/sparekey-pam-bench" --service sk-member --baseline permit-bench --user pamuser \
+        --code "$MEMBER_CODE" --label "member mode, site on loopback (typical policy)" --json \
+        --iterations "${BENCH_PAM_ITERATIONS:-1000}" >> "$PAM_RESULTS"
+    kill "$MEMBER_PID" 2>/dev/null || true
+    wait "$MEMBER_PID" 2>/dev/null || true
     head -2 "$PAM_RESULTS"
 fi
 

@@ -45,6 +45,22 @@ pub struct SiteConfig {
     /// included (default 1s; 1s to 10s). Past it, PAM_AUTHINFO_UNAVAIL.
     #[serde(default = "default_site_timeout")]
     pub timeout: Spanned<crate::Duration>,
+    /// Never ask the site: only the offline exchange works (a host that can never reach it).
+    #[serde(default)]
+    pub offline: bool,
+    /// How long an offline request is shown again to the same user (default 1h; 5m to 1d).
+    #[serde(default = "default_request_lifetime")]
+    pub request_lifetime: Spanned<crate::Duration>,
+}
+
+/// The shortest and longest `[site] request-lifetime`.
+pub const REQUEST_LIFETIME_RANGE: (crate::Duration, crate::Duration) = (
+    crate::Duration::from_secs(300),
+    crate::Duration::from_secs(86_400),
+);
+
+fn default_request_lifetime() -> Spanned<crate::Duration> {
+    Spanned::new(0..0, crate::Duration::from_secs(3600))
 }
 
 /// The shortest and longest `[site] timeout`.

@@ -409,6 +409,14 @@ fn check_site(site: &crate::SiteConfig, err: &mut impl FnMut(std::ops::Range<usi
             format!("timeout {timeout} is out of range; expected {shortest} to {longest}"),
         );
     }
+    let kept = *site.request_lifetime.get_ref();
+    let (shortest, longest) = crate::daemon::REQUEST_LIFETIME_RANGE;
+    if !(shortest..=longest).contains(&kept) {
+        err(
+            site.request_lifetime.span(),
+            format!("request-lifetime {kept} is out of range; expected {shortest} to {longest}"),
+        );
+    }
 }
 
 fn resolve_paths(d: &mut DaemonConfig, base: &Path) {

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod issue;
 pub mod journal;
 pub mod key;
+pub mod ledger;
 pub mod member_hosts;
 pub mod offline;
 pub mod redeem;

@@ -232,6 +232,68 @@ pub fn verify_response(
     }
 }
 
+/// The policy under which `user` (in `groups`) may log in offline on `host` to `service`,
+/// by the host's own policy file; `Err` says why not.
+pub fn offline_policy<'p>(
+    policies: &'p sparekey_conf::PolicyFile,
+    user: &str,
+    groups: &[String],
+    service: &str,
+    host: &str,
+) -> Result<&'p sparekey_conf::Policy, String> {
+    let policy = crate::decision::eligibility(policies, user, groups)
+        .map_err(|r| format!("{user} may not log in offline here ({})", r.as_str()))?;
+    if !policy.allows_kind(sparekey_conf::Kind::Offline) {
+        return Err(format!(
+            "{user}'s policy {:?} here does not allow the kind \"offline\"",
+            policy.name()
+        ));
+    }
+    if !policy.allows_service(service) {
+        return Err(format!(
+            "{user}'s policy {:?} here does not allow the service {service:?}",
+            policy.name()
+        ));
+    }
+    if !policy.hosts.is_empty() && !policy.hosts.iter().any(|h| h == host) {
+        return Err(format!(
+            "{user}'s policy {:?} here does not allow the host {host:?}",
+            policy.name()
+        ));
+    }
+    Ok(policy)
+}
+
+/// Whether `input` has the shape of a response code (12 symbols of the alphabet, its check
+/// character right): what a host at its code prompt tells from a site code.
+pub fn looks_like_response(input: &str) -> bool {
+    parse(
+        input,
+        VALIDITY_SYMBOLS + RESPONSE_MAC_SYMBOLS + 1,
+        "response code",
+    )
+    .is_ok()
+}
+
+/// The keyed hash a host keeps of a response it accepted, so that the same response typed
+/// at its code prompt works until the validity ends: HMAC-SHA256 under the host's offline
+/// key over "sparekey offline grant v1", the user and the response's symbols. `Err` for
+/// what is not a response code.
+pub fn grant_digest(offline_key: &[u8; 32], user: &str, input: &str) -> Result<[u8; 32], Error> {
+    let values = parse(
+        input,
+        VALIDITY_SYMBOLS + RESPONSE_MAC_SYMBOLS + 1,
+        "response code",
+    )?;
+    #[allow(clippy::expect_used)] // HMAC takes keys of any length
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(offline_key).expect("any key length");
+    mac.update(b"sparekey offline grant v1\0");
+    mac.update(&(user.len() as u64).to_be_bytes());
+    mac.update(user.as_bytes());
+    mac.update(&values);
+    Ok(mac.finalize().into_bytes().into())
+}
+
 #[cfg(test)]
 #[path = "offline_tests.rs"]
 mod tests;

@@ -108,3 +108,51 @@ fn the_documented_vectors_hold() {
         32
     );
 }
+
+#[test]
+fn an_accepted_response_is_kept_as_a_hash_of_its_symbols_bound_to_its_user() {
+    let resp = "0110-5FH7-2AFB";
+    assert!(looks_like_response(resp));
+    assert!(
+        looks_like_response("0110 5fh7 2afb"),
+        "case and spaces do not matter"
+    );
+    assert!(!looks_like_response("0110-5FH7-2AFC"), "check character");
+    assert!(!looks_like_response("1234567890"), "a site code");
+    let d = grant_digest(&KEY, "alice", resp).unwrap();
+    assert_eq!(grant_digest(&KEY, "alice", "0110 5fh7 2afb").unwrap(), d);
+    assert_ne!(grant_digest(&KEY, "bob", resp).unwrap(), d);
+    assert_ne!(grant_digest(&[8; 32], "alice", resp).unwrap(), d);
+    assert!(grant_digest(&KEY, "alice", "offline").is_err());
+}
+
+#[test]
+fn who_may_log_in_offline_is_the_host_policy_kind_service_and_hosts() {
+    let policies = sparekey_conf::parse_policy(
+        r#"enabled = true
+contact = "x"
+[[policy]]
+name = "staff"
+users = ["alice"]
+services = ["sshd"]
+kinds = ["temporary", "offline"]
+hosts = ["host-a"]
+[[policy]]
+name = "others"
+users = ["bob"]
+services = ["sshd"]
+"#,
+        std::path::Path::new("policy.toml"),
+    )
+    .unwrap();
+    assert!(offline_policy(&policies, "alice", &[], "sshd", "host-a").is_ok());
+    for (user, service, host, why) in [
+        ("alice", "login", "host-a", "service"),
+        ("alice", "sshd", "host-b", "host"),
+        ("bob", "sshd", "host-a", "offline"),
+        ("carol", "sshd", "host-a", "in no policy"),
+    ] {
+        let e = offline_policy(&policies, user, &[], service, host).unwrap_err();
+        assert!(e.contains(why), "{user} {service} {host}: {e}");
+    }
+}

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod ffi;
 pub mod handler;
 mod member;
+pub mod offline;
 pub mod site_client;
 
 use ffi::PamSparekey;

@@ -41,6 +41,7 @@ impl Items {
             tty: self.tty.as_deref(),
             ruser: self.ruser.as_deref(),
             code: None,
+            report: None,
         }
     }
 }
@@ -80,7 +81,22 @@ pub(crate) fn authenticate(
     let host = host_file(site, cx)?;
     let items = Items::of(h);
     let probe = items.question(Op::Probe, user, service);
-    match site_client::ask(site, &host, &probe).map_err(Fail::Unavailable)? {
+    let asked_site = if site.offline {
+        Err("[site] offline = true, so the site is not asked".to_string())
+    } else {
+        site_client::ask(site, &host, &probe)
+    };
+    let answered = match asked_site {
+        Ok(answered) => answered,
+        Err(why) => {
+            return crate::offline::login(
+                h, args, cx, config, site, &host, user, service, asked, why,
+            )
+        }
+    };
+    // The site answers: tell it of the offline logins it missed meanwhile.
+    crate::offline::report(config, site, &host, cx);
+    match answered {
         Answer::Challenge => {}
         Answer::Reject(Refusal::NothingHere) => {
             debug(

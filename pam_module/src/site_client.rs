@@ -30,6 +30,9 @@ pub struct Question<'a> {
     pub ruser: Option<&'a str>,
     /// The code, for [`Op::Code`].
     pub code: Option<&'a [u8]>,
+    /// For [`Op::Report`]: when the offline login was, until when its response works (Unix
+    /// times), and what happened.
+    pub report: Option<(i64, i64, &'a str)>,
 }
 
 /// The site's answer.
@@ -181,6 +184,13 @@ fn build(
     }
     if let Some(code) = q.code {
         b.add_user_password(code).map_err(wire)?;
+    }
+    if let Some((at, until, what)) = q.report {
+        let secs = |t: i64| u32::try_from(t).unwrap_or(0).to_be_bytes();
+        b.add_vendor(vsa::OFFLINE_AT, &secs(at))
+            .and_then(|b| b.add_vendor(vsa::OFFLINE_UNTIL, &secs(until)))
+            .and_then(|b| b.add_vendor(vsa::OFFLINE_WHAT, what.as_bytes()))
+            .map_err(wire)?;
     }
     Ok(b.finish())
 }

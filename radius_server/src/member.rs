@@ -4,7 +4,9 @@
 
 use super::{source, user_name, Arrival, Responder, Snapshot};
 use crate::clients::RadiusClient;
-use crate::verifier::{retransmit_key, CodeRequest, MemberHost, MemberLogin, Verifier};
+use crate::verifier::{
+    retransmit_key, CodeRequest, MemberHost, MemberLogin, OfflineReport, Verifier,
+};
 use sparekey_core::decision::Availability;
 use sparekey_core::host::check_name;
 use sparekey_core::{Code, Reason, Verdict};
@@ -111,6 +113,40 @@ impl<V: Verifier> Responder<V> {
                 Ok(_) => Some(refuse(host, packet, Refusal::NothingHere)),
                 Err(e) => failed(self, e),
             },
+            Op::Report => {
+                let (Some(when), Some(until)) = (
+                    member::vendor_u32(packet, vsa::OFFLINE_AT),
+                    member::vendor_u32(packet, vsa::OFFLINE_UNTIL),
+                ) else {
+                    self.stats.malformed += 1;
+                    self.note(
+                        client,
+                        at,
+                        &format!(
+                            "dropped a report of member host {:?} without its times",
+                            host.name
+                        ),
+                    );
+                    return None;
+                };
+                // Free text from the host: only the module's own words are kept as they are.
+                let what = match member::vendor_attribute(packet, vsa::OFFLINE_WHAT) {
+                    Some(w @ (b"response accepted" | b"accepted response used again")) => {
+                        String::from_utf8_lossy(w).into_owned()
+                    }
+                    Some(other) => source::printable(other),
+                    None => "-".into(),
+                };
+                let report = OfflineReport {
+                    at: i64::from(when),
+                    until: i64::from(until),
+                    what: &what,
+                };
+                match self.verifier.record_offline(&login, &report, at.wall) {
+                    Ok(()) => Some(recorded(host, packet)),
+                    Err(e) => failed(self, e),
+                }
+            }
             Op::Retire => match self.verifier.retire(&login, at.wall) {
                 Ok(ended) => Some(retired(host, packet, ended)),
                 Err(e) => failed(self, e),
@@ -182,6 +218,13 @@ fn challenge(host: &MemberHost, packet: &PacketRef<'_>) -> Result<Vec<u8>, WireE
     Ok(b.finish())
 }
 
+/// The Access-Accept of a report: recorded.
+fn recorded(host: &MemberHost, packet: &PacketRef<'_>) -> Result<Vec<u8>, WireError> {
+    let mut b = ReplyBuilder::accept(packet, &host.secret);
+    b.copy_proxy_state(packet)?;
+    Ok(b.finish())
+}
+
 /// The Access-Accept of a retire, with how many credentials it ended.
 fn retired(host: &MemberHost, packet: &PacketRef<'_>, ended: usize) -> Result<Vec<u8>, WireError> {
     let n = u32::try_from(ended).unwrap_or(u32::MAX);
@@ -235,7 +278,7 @@ impl<'p> MemberRequest<'p> {
         let op = member::vendor_u32(packet, vsa::OP)
             .ok_or("no sparekey op attribute (a member host's request says what it asks)")?;
         let op = Op::from_u32(op).ok_or_else(|| {
-            format!("sparekey op {op} is not one of 1 (probe), 2 (code), 3 (retire)")
+            format!("sparekey op {op} is not one of 1 (probe), 2 (code), 3 (retire), 4 (report)")
         })?;
         let user = user_name(packet)?;
         let service = member::vendor_attribute(packet, vsa::SERVICE)

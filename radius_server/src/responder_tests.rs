@@ -86,6 +86,15 @@ impl Verifier for Script {
     fn retire(&mut self, _: &MemberLogin<'_>, _: Time) -> Result<usize, Error> {
         panic!("no member-hosts client here")
     }
+
+    fn record_offline(
+        &mut self,
+        _: &MemberLogin<'_>,
+        _: &crate::verifier::OfflineReport<'_>,
+        _: Time,
+    ) -> Result<(), Error> {
+        panic!("no member-hosts client here")
+    }
 }
 
 fn config() -> Arc<Config> {

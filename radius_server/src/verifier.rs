@@ -10,7 +10,7 @@ use sparekey_core::redeem::RETIRE_REASON;
 use sparekey_core::shared_redeem::SharedRedeemer;
 use sparekey_core::store::Origin;
 use sparekey_core::store::Replay;
-use sparekey_core::{Action, Code, Site, Time, Verdict};
+use sparekey_core::{Action, AuditEvent, Code, Site, Time, Verdict};
 use sparekey_radius_codec::SharedSecret;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +81,18 @@ pub struct MemberLogin<'a> {
     pub source: &'a str,
 }
 
+/// An offline login a member host reports: when (by its clock), until when the response
+/// works, and what happened.
+#[derive(Debug, Clone, Copy)]
+pub struct OfflineReport<'a> {
+    /// Unix time of the login, by the host's clock.
+    pub at: i64,
+    /// Unix time the response it rests on stops working.
+    pub until: i64,
+    /// "response accepted" or "accepted response used again", printable.
+    pub what: &'a str,
+}
+
 /// Verifies codes and records each outcome (use counts, failures, audit), and answers the
 /// member hosts' other questions.
 pub trait Verifier {
@@ -116,6 +128,14 @@ pub trait Verifier {
     /// Ends the user's temporary codes (their usual second factor worked on a member
     /// host); returns how many were ended.
     fn retire(&mut self, login: &MemberLogin<'_>, now: Time) -> Result<usize, Error>;
+
+    /// Records an offline login that a member host let in, in the audit log.
+    fn record_offline(
+        &mut self,
+        login: &MemberLogin<'_>,
+        report: &OfflineReport<'_>,
+        now: Time,
+    ) -> Result<(), Error>;
 }
 
 /// The real verifier, shared by every answering thread: the site's [`SharedRedeemer`] (the
@@ -260,5 +280,29 @@ impl Verifier for SharedVerifier {
             Some(RETIRE_REASON),
         )?;
         Ok(ended.len())
+    }
+
+    fn record_offline(
+        &mut self,
+        login: &MemberLogin<'_>,
+        report: &OfflineReport<'_>,
+        now: Time,
+    ) -> Result<(), Error> {
+        let shown = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map_or_else(|| t.to_string(), sparekey_core::rfc3339)
+        };
+        let mut event = AuditEvent::new(now, Action::OfflineLogin, login.user, login.user)
+            .source(login.source)
+            .reason(&format!(
+                "{} on {} at {} (its clock), the response valid until {}",
+                report.what,
+                login.host,
+                shown(report.at),
+                shown(report.until)
+            ));
+        event.service = Some(login.service.to_string());
+        self.site.open_store()?.record(event)?;
+        Ok(())
     }
 }

@@ -44,6 +44,9 @@ pub enum Action {
     HostRevoke,
     /// The helpdesk made the response code for a member host's offline request.
     OfflineRespond,
+    /// A member host let a user in offline (reported to the site when it was reachable
+    /// again): a response accepted, or an accepted response used again within its validity.
+    OfflineLogin,
 }
 
 impl Action {
@@ -65,6 +68,7 @@ impl Action {
             Action::Enroll => "enroll",
             Action::HostRevoke => "host-revoke",
             Action::OfflineRespond => "offline-respond",
+            Action::OfflineLogin => "offline-login",
         }
     }
 
@@ -86,6 +90,7 @@ impl Action {
             Action::Enroll,
             Action::HostRevoke,
             Action::OfflineRespond,
+            Action::OfflineLogin,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

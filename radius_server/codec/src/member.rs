@@ -34,6 +34,12 @@ pub mod vsa {
     pub const USES_LEFT: u8 = 7;
     /// In the Access-Accept of a retire: how many credentials it ended.
     pub const ENDED: u8 = 8;
+    /// In a report: when the offline login was, by the host's clock (Unix time, 32 bits).
+    pub const OFFLINE_AT: u8 = 9;
+    /// In a report: until when the response it rests on works (Unix time, 32 bits).
+    pub const OFFLINE_UNTIL: u8 = 10;
+    /// In a report: what happened, text ("response accepted", ...).
+    pub const OFFLINE_WHAT: u8 = 11;
 }
 
 /// What a member host asks.
@@ -45,6 +51,9 @@ pub enum Op {
     Code,
     /// The user's usual second factor succeeded: end their temporary codes (Access-Accept).
     Retire,
+    /// An offline login the host let in while the site was out of reach, for the site's
+    /// audit log (Access-Accept once recorded).
+    Report,
 }
 
 impl Op {
@@ -54,6 +63,7 @@ impl Op {
             Op::Probe => 1,
             Op::Code => 2,
             Op::Retire => 3,
+            Op::Report => 4,
         }
     }
 
@@ -63,6 +73,7 @@ impl Op {
             1 => Some(Op::Probe),
             2 => Some(Op::Code),
             3 => Some(Op::Retire),
+            4 => Some(Op::Report),
             _ => None,
         }
     }
@@ -190,7 +201,7 @@ mod tests {
 
     #[test]
     fn numbers_round_trip() {
-        for op in [Op::Probe, Op::Code, Op::Retire] {
+        for op in [Op::Probe, Op::Code, Op::Retire, Op::Report] {
             assert_eq!(Op::from_u32(op.as_u32()), Some(op));
         }
         for r in [
