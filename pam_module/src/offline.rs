@@ -86,6 +86,9 @@ pub(crate) fn login(
         ledger
             .count_failure(user, cx.now, before(cx.now, window))
             .map_err(unavailable)?;
+        cx.log.info(&format!(
+            "{user} on {service}: offline answer refused, counted toward the lockout"
+        ));
         let _ = h.error(message);
         Ok(Outcome::AuthErr)
     };

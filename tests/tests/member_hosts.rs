@@ -358,3 +358,34 @@ fn a_host_fails_over_to_the_next_server_when_the_first_is_silent() {
         "the first server was asked first"
     );
 }
+
+#[test]
+fn sparekeyd_refuses_a_member_hosts_configuration_and_makes_no_site_key_there() {
+    let host = Site::with_config(
+        "\n[site]\nservers = [\"192.0.2.5:1812\"]\nhost-file = \"host.key\"\n",
+        POLICY,
+    );
+    let out = std::process::Command::new(sparekey_tests::bins::bin("sparekeyd"))
+        .arg("--config")
+        .arg(&host.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("has a [site] table: it is a member host's configuration"),
+        "{err}"
+    );
+    assert!(!host.key.exists(), "a site key was made on a member host");
+    // --check still checks it.
+    let check = std::process::Command::new(sparekey_tests::bins::bin("sparekeyd"))
+        .args(["--check", "--config"])
+        .arg(&host.config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

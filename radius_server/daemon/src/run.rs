@@ -47,6 +47,14 @@ pub fn run(args: Args) -> ExitCode {
         println!("{}", config.summary());
         return ExitCode::SUCCESS;
     }
+    if config.daemon.site.is_some() {
+        // Started, it would make a site key here: a member host must never hold one.
+        say(&format!(
+            "{} has a [site] table: it is a member host's configuration, whose PAM module asks the site; a member host runs no sparekeyd and holds no site key (systemctl disable --now sparekeyd); not started",
+            args.config.display()
+        ));
+        return ExitCode::from(EXIT_CONFIG);
+    }
     // Everything sparekeyd creates (key, store, socket) is private unless made otherwise.
     umask(Mode::from_bits_truncate(0o077));
     let (key, created) = match SiteKey::load_or_create(&config.daemon.store.key_file) {
