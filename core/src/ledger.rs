@@ -6,8 +6,6 @@
 use crate::offline::RequestCode;
 use crate::{Error, Time};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -76,41 +74,8 @@ impl Ledger {
             operation: "open the host's ledger",
             problem: p,
         };
-        if let Some(dir) = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-        {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
-        }
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(fail(e.to_string())),
-        }
-        let meta = fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-        if meta.mode() & 0o077 != 0 {
-            return Err(fail(format!(
-                "mode {:04o} lets group or others read or write it; expected 0600 (fix: chmod 600 {})",
-                meta.mode() & 0o7777,
-                path.display()
-            )));
-        }
-        if meta.uid() != 0 && meta.uid() != euid {
-            return Err(fail(format!(
-                "owned by uid {}; expected root (fix: chown root: {})",
-                meta.uid(),
-                path.display()
-            )));
-        }
+        crate::private_file::create(path).map_err(fail)?;
+        crate::private_file::check(path, euid).map_err(fail)?;
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         conn.busy_timeout(Duration::from_secs(5))
             .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
@@ -384,7 +349,8 @@ mod tests {
         drop(l);
         let l = ledger(&dir);
         assert_eq!(l.unreported(10).unwrap().len(), 1);
-        let mode = fs::metadata(dir.path().join("var/ledger.db"))
+        use std::os::unix::fs::MetadataExt;
+        let mode = std::fs::metadata(dir.path().join("var/ledger.db"))
             .unwrap()
             .mode()
             & 0o777;

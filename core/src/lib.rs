@@ -22,6 +22,7 @@ pub mod key;
 pub mod ledger;
 pub mod member_hosts;
 pub mod offline;
+pub mod private_file;
 pub mod redeem;
 pub mod shared_redeem;
 pub mod site;

@@ -213,25 +213,10 @@ fn try_authenticate(
             return Ok(Outcome::Ignore);
         }
     }
-    let Some(answer) = answer(h, args, asked)? else {
-        debug(args, cx, &format!("{user} on {service}: no code given"));
-        return Ok(Outcome::Ignore);
-    };
-    let code = match Code::from_input(&answer) {
+    let code = match read_code(h, args, cx, &user, &service, contact, asked)? {
         Ok(code) => code,
-        Err(CodeInputError::Empty) => {
-            debug(args, cx, &format!("{user} on {service}: empty answer"));
-            return Ok(Outcome::Ignore);
-        }
-        Err(CodeInputError::TooLong(len)) => {
-            cx.log.info(&format!(
-                "{user} on {service}: an answer of {len} bytes is longer than any code; refused unchecked"
-            ));
-            let _ = h.error(&refused_message(contact));
-            return Ok(Outcome::AuthErr);
-        }
+        Err(outcome) => return Ok(outcome),
     };
-    drop(answer);
     #[cfg(feature = "x-test-panic")]
     if args.test_panic == Some(args::TestPanic::Guarded) {
         // Unwinding from here drops (and zeroes) the code and closes the store unchanged.
@@ -277,6 +262,38 @@ fn try_authenticate(
             );
             let _ = h.error(&refused_message(contact));
             Ok(Outcome::AuthErr)
+        }
+    }
+}
+
+/// The code the person gave, or the result when there is none to check: no answer or an
+/// empty one (PAM_IGNORE), one longer than any code (refused unchecked: PAM_AUTH_ERR). What
+/// was typed is zeroed before this returns.
+pub(crate) fn read_code(
+    h: &mut dyn PamHandler,
+    args: &Args,
+    cx: &Context<'_>,
+    user: &str,
+    service: &str,
+    contact: &str,
+    asked: &mut bool,
+) -> Result<Result<Code, Outcome>, Fail> {
+    let Some(typed) = answer(h, args, asked)? else {
+        debug(args, cx, &format!("{user} on {service}: no code given"));
+        return Ok(Err(Outcome::Ignore));
+    };
+    match Code::from_input(&typed) {
+        Ok(code) => Ok(Ok(code)),
+        Err(CodeInputError::Empty) => {
+            debug(args, cx, &format!("{user} on {service}: empty answer"));
+            Ok(Err(Outcome::Ignore))
+        }
+        Err(CodeInputError::TooLong(len)) => {
+            cx.log.info(&format!(
+                "{user} on {service}: an answer of {len} bytes is longer than any code; refused unchecked"
+            ));
+            let _ = h.error(&refused_message(contact));
+            Ok(Err(Outcome::AuthErr))
         }
     }
 }

@@ -4,15 +4,13 @@
 
 use crate::args::Args;
 use crate::auth::{
-    accepted_message, answer, clean, debug, locked_message, refused_message, Context, Fail,
+    accepted_message, clean, debug, locked_message, read_code, refused_message, Context, Fail,
     Outcome, RETIRED_MESSAGE,
 };
 use crate::handler::PamHandler;
 use crate::site_client::{self, Answer, Question};
 use sparekey_conf::{Config, SiteConfig};
-use sparekey_core::code::CodeInputError;
 use sparekey_core::host_file::HostFile;
-use sparekey_core::Code;
 use sparekey_radius_codec::member::{Op, Refusal};
 
 /// The PAM items a question carries, cleaned as the audit log wants them.
@@ -118,25 +116,10 @@ pub(crate) fn authenticate(
         Answer::Reject(Refusal::HostRefused) => return Err(host_refused(&host)),
         other => return Err(unexpected("probe", other)),
     }
-    let Some(typed) = answer(h, args, asked)? else {
-        debug(args, cx, &format!("{user} on {service}: no code given"));
-        return Ok(Outcome::Ignore);
-    };
-    let code = match Code::from_input(&typed) {
+    let code = match read_code(h, args, cx, user, service, contact, asked)? {
         Ok(code) => code,
-        Err(CodeInputError::Empty) => {
-            debug(args, cx, &format!("{user} on {service}: empty answer"));
-            return Ok(Outcome::Ignore);
-        }
-        Err(CodeInputError::TooLong(len)) => {
-            cx.log.info(&format!(
-                "{user} on {service}: an answer of {len} bytes is longer than any code; refused unchecked"
-            ));
-            let _ = h.error(&refused_message(contact));
-            return Ok(Outcome::AuthErr);
-        }
+        Err(outcome) => return Ok(outcome),
     };
-    drop(typed);
     let mut question = items.question(Op::Code, user, service);
     question.code = Some(code.as_bytes());
     let answered = site_client::ask(site, &host, &question).map_err(Fail::Unavailable);

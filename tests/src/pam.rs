@@ -527,3 +527,15 @@ fn transact(t: &Transaction) -> (i32, Option<i32>, Conversation) {
     unsafe { pam_end(pamh, rc) };
     (rc, setcred, conv)
 }
+
+/// Asserts the result code, the prompts and the messages of one transaction, that every
+/// answer was asked for, and that nothing panicked.
+#[track_caller]
+pub fn check(o: &Outcome, rc: i32, prompts: &[&str], errors: &[&str], infos: &[&str]) {
+    assert_eq!(o.rc, rc, "{o:#?}");
+    assert_eq!(o.prompts(), prompts, "{o:#?}");
+    assert_eq!(o.errors(), errors, "{o:#?}");
+    assert_eq!(o.infos(), infos, "{o:#?}");
+    assert_eq!(o.unused_answers, 0, "{o:#?}");
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+}

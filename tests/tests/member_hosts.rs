@@ -5,7 +5,7 @@
 //! without a code, the same refusals and lockout as on a single host, retire, a revoked
 //! host, and the site down.
 
-use sparekey_tests::pam::{self, Outcome, Services, Transaction};
+use sparekey_tests::pam::{self, check, Outcome, Services, Transaction};
 use sparekey_tests::pam::{
     PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_IGNORE, PAM_MAXTRIES, PAM_SUCCESS,
 };
@@ -127,16 +127,6 @@ fn login(host: &Host, service: &str, user: &str, answers: &[&str]) -> Outcome {
         &host.services,
         &Transaction::new(service, user, answers),
     )
-}
-
-#[track_caller]
-fn check(o: &Outcome, rc: i32, prompts: &[&str], errors: &[&str], infos: &[&str]) {
-    assert_eq!(o.rc, rc, "{o:#?}");
-    assert_eq!(o.prompts(), prompts, "{o:#?}");
-    assert_eq!(o.errors(), errors, "{o:#?}");
-    assert_eq!(o.infos(), infos, "{o:#?}");
-    assert_eq!(o.unused_answers, 0, "{o:#?}");
-    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use sparekey_core::audit::NoSink;
 use sparekey_core::store::{SqliteStore, Store};
 use sparekey_core::{Action, AuditEvent, SiteKey};
-use sparekey_tests::pam::{self, Outcome, Services, Transaction};
+use sparekey_tests::pam::{self, check, Outcome, Services, Transaction};
 use sparekey_tests::pam::{
     PAM_ABORT, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_IGNORE, PAM_MAXTRIES, PAM_SERVICE_ERR,
     PAM_SUCCESS,
@@ -95,17 +95,6 @@ impl Fixture {
             .unwrap()
             .len()
     }
-}
-
-/// Asserts the result code, the prompts and the messages of one transaction.
-#[track_caller]
-fn check(o: &Outcome, rc: i32, prompts: &[&str], errors: &[&str], infos: &[&str]) {
-    assert_eq!(o.rc, rc, "{o:#?}");
-    assert_eq!(o.prompts(), prompts, "{o:#?}");
-    assert_eq!(o.errors(), errors, "{o:#?}");
-    assert_eq!(o.infos(), infos, "{o:#?}");
-    assert_eq!(o.unused_answers, 0, "{o:#?}");
-    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }
 
 #[test]

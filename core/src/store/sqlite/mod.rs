@@ -24,8 +24,8 @@ use rusqlite::hooks::Action as RowChange;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -87,26 +87,7 @@ impl SqliteStore {
             operation: "create the store",
             problem: p,
         };
-        if let Some(dir) = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-        {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
-        }
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(fail(e.to_string())),
-        }
+        crate::private_file::create(path).map_err(fail)?;
         Self::open_existing(path, key, sink)
     }
 
@@ -121,22 +102,8 @@ impl SqliteStore {
             operation: "open the store",
             problem: p,
         };
+        crate::private_file::check(path, nix::unistd::geteuid().as_raw()).map_err(fail)?;
         let meta = fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-        if meta.mode() & 0o077 != 0 {
-            return Err(fail(format!(
-                "mode {:04o} lets group or others read or write it; expected 0600 (fix: chmod 600 {})",
-                meta.mode() & 0o7777,
-                path.display()
-            )));
-        }
-        let me = nix::unistd::geteuid().as_raw();
-        if meta.uid() != 0 && meta.uid() != me {
-            return Err(fail(format!(
-                "owned by uid {}, who could change every credential in it; expected root (fix: chown root: {})",
-                meta.uid(),
-                path.display()
-            )));
-        }
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -770,7 +770,9 @@ fn a_store_someone_else_owns_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("owned by uid 4242, who could change every credential in it; expected root (fix: chown root: "),
+        err.contains(
+            "owned by uid 4242, who could change what it holds; expected root (fix: chown root: "
+        ),
         "{err}"
     );
 }
