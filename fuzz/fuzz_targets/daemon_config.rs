@@ -154,14 +154,32 @@ fuzz_target!(|data: &[u8]| {
             let mut clients = std::collections::HashSet::new();
             for c in &d.radius.client {
                 assert!(clients.insert(c.name.get_ref()), "client names are unique");
-                assert!(!c.service.trim().is_empty());
-                assert!(c.secret_file.get_ref().is_absolute());
+                if c.member_hosts {
+                    // Member hosts' secrets come from the site key; their requests name
+                    // their service and always carry Message-Authenticator.
+                    assert!(c.secret_file.is_none() && c.service.is_none());
+                    assert!(c.require_message_authenticator);
+                } else {
+                    let service = c.service.as_ref().expect("a NAS client has a service");
+                    assert!(!service.get_ref().trim().is_empty());
+                    let file = c.secret_file.as_ref().expect("a NAS client has a secret file");
+                    assert!(file.get_ref().is_absolute());
+                }
                 assert_eq!(
                     c.address.to_string().parse::<Cidr>(),
                     Ok(c.address),
                     "an address block shows as it parses"
                 );
                 assert!(c.address.prefix() <= 128);
+            }
+            if let Some(site) = &d.site {
+                assert!(!site.servers.is_empty());
+                for server in &site.servers {
+                    assert!(sparekey_conf::split_server(server.get_ref()).is_ok());
+                }
+                assert!(site.host_file.get_ref().is_absolute());
+                let (shortest, longest) = sparekey_conf::SITE_TIMEOUT_RANGE;
+                assert!((shortest..=longest).contains(site.timeout.get_ref()));
             }
         }
     }
