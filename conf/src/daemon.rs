@@ -84,21 +84,53 @@ fn default_site_timeout() -> Spanned<crate::Duration> {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StoreConfig {
+    /// Where credentials, counters and the audit log live.
+    #[serde(default = "default_backend")]
+    pub backend: Spanned<StoreBackend>,
     /// The SQLite file holding credentials, counters and the audit log.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
     /// 32 random bytes that key the code hashes; must be 0600.
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
+    /// PostgreSQL: the connection, libpq style ("postgresql://sparekey@db1,db2/sparekey?
+    /// target_session_attrs=read-write", or "host=db1,db2 dbname=sparekey user=sparekey").
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// PostgreSQL: a file holding the password (one line); refused unless 0600.
+    #[serde(default)]
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// PostgreSQL: TLS, the server's certificate verified against this CA file (PEM).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<PathBuf>>,
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreBackend {
+    /// One SQLite file beside the PAM module and sparekeyd (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several sparekeyd nodes.
+    Postgresql,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            backend: Spanned::new(0..0, StoreBackend::Sqlite),
             path: default_store_path(),
             key_file: default_key_file(),
+            url: None,
+            password_file: None,
+            ca_file: None,
         }
     }
+}
+
+fn default_backend() -> Spanned<StoreBackend> {
+    Spanned::new(0..0, StoreBackend::Sqlite)
 }
 
 fn default_store_path() -> PathBuf {

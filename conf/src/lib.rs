@@ -17,8 +17,8 @@ mod secret_file;
 pub use cidr::Cidr;
 pub use daemon::{
     split_server, AdminConfig, AdminRole, AuditConfig, DaemonConfig, RadiusClientConfig,
-    RadiusConfig, RoleAction, SiteConfig, StoreConfig, DEFAULT_CONFIG_PATH, DEFAULT_SITE_PORT,
-    SITE_TIMEOUT_RANGE,
+    RadiusConfig, RoleAction, SiteConfig, StoreBackend, StoreConfig, DEFAULT_CONFIG_PATH,
+    DEFAULT_SITE_PORT, SITE_TIMEOUT_RANGE,
 };
 pub use diagnostic::Diagnostic;
 pub use duration::{Duration, MAX_LIFETIME};

@@ -386,6 +386,69 @@ fn check_daemon(
     if let Some(site) = &d.site {
         check_site(site, &mut err);
     }
+    check_store(&d.store, base, &mut err);
+}
+
+fn check_store(
+    store: &crate::StoreConfig,
+    base: &Path,
+    err: &mut impl FnMut(std::ops::Range<usize>, String),
+) {
+    let postgresql = *store.backend.get_ref() == crate::StoreBackend::Postgresql;
+    if postgresql && store.url.is_none() {
+        err(
+            store.backend.span(),
+            "backend = \"postgresql\" needs a `url`, e.g. \"postgresql://sparekey@db1.example.org,db2.example.org/sparekey?target_session_attrs=read-write\"".into(),
+        );
+    }
+    for (name, given) in [
+        ("url", store.url.as_ref().map(|u| u.span())),
+        (
+            "password-file",
+            store.password_file.as_ref().map(|p| p.span()),
+        ),
+        ("ca-file", store.ca_file.as_ref().map(|p| p.span())),
+    ] {
+        if let (Some(span), false) = (given, postgresql) {
+            err(
+                span,
+                format!("`{name}` is for backend = \"postgresql\"; the SQLite store is `path`"),
+            );
+        }
+    }
+    if let (Some(url), true) = (&store.url, postgresql) {
+        if url.get_ref().contains("password=") || url.get_ref().contains(":@") {
+            err(
+                url.span(),
+                "the url holds no password; put it in `password-file` (mode 0600)".into(),
+            );
+        } else if let Some(at) = url.get_ref().find('@') {
+            let user_part = &url.get_ref()[..at];
+            if user_part
+                .rsplit("//")
+                .next()
+                .is_some_and(|u| u.contains(':'))
+            {
+                err(
+                    url.span(),
+                    "the url holds no password; put it in `password-file` (mode 0600)".into(),
+                );
+            }
+        }
+    }
+    if let (Some(file), true) = (&store.password_file, postgresql) {
+        if let Err(problem) = crate::check_secret_file(&base.join(file.get_ref())) {
+            err(file.span(), problem);
+        }
+    }
+    if let (Some(file), true) = (&store.ca_file, postgresql) {
+        if let Err(e) = std::fs::metadata(base.join(file.get_ref())) {
+            err(
+                file.span(),
+                format!("ca-file {}: {e}; expected the PEM file of the CA that signed the server's certificate", file.get_ref().display()),
+            );
+        }
+    }
 }
 
 fn check_site(site: &crate::SiteConfig, err: &mut impl FnMut(std::ops::Range<usize>, String)) {
@@ -436,6 +499,13 @@ fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
     if let Some(site) = d.site.as_mut() {
         let absolute = base.join(site.host_file.get_ref());
         *site.host_file.get_mut() = absolute;
+    }
+    for file in [d.store.password_file.as_mut(), d.store.ca_file.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        let absolute = base.join(file.get_ref());
+        *file.get_mut() = absolute;
     }
 }
 

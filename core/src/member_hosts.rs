@@ -154,6 +154,7 @@ mod tests {
         let config = sparekey_conf::StoreConfig {
             path: dir.path().join("s.db"),
             key_file: dir.path().join("k"),
+            ..Default::default()
         };
         let key = Arc::new(SiteKey::from_bytes(&[4; 32]));
         let open_config = config.clone();

@@ -3,5 +3,6 @@
 
 pub mod bins;
 pub mod pam;
+pub mod postgres;
 pub mod radius;
 pub mod site;

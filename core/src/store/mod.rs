@@ -5,8 +5,12 @@
 //! transaction reads the user's state, asks [`crate::decision`], and applies what it says.
 //! SQLite ([`sqlite`]) is the implementation today; no SQL leaves it.
 
+#[cfg(feature = "postgresql")]
+pub mod postgres;
 pub mod sqlite;
 
+#[cfg(feature = "postgresql")]
+pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 
 use crate::audit::{Action, AuditEvent, AuditSink};
@@ -278,6 +282,9 @@ pub fn open(
     key: Arc<SiteKey>,
     sink: Arc<dyn AuditSink>,
 ) -> Result<Box<dyn Store>, Error> {
+    if *config.backend.get_ref() == sparekey_conf::StoreBackend::Postgresql {
+        return open_postgresql(config, key, sink);
+    }
     let store = match mode {
         OpenMode::Create => SqliteStore::open(&config.path, key, sink)?,
         OpenMode::Existing => SqliteStore::open_existing(&config.path, key, sink)?,
@@ -285,9 +292,46 @@ pub fn open(
     Ok(Box::new(store))
 }
 
+/// This node's id for a store on PostgreSQL is kept beside its journal: `path` + ".node".
+pub fn node_file(config: &StoreConfig) -> std::path::PathBuf {
+    let mut p = config.path.as_os_str().to_owned();
+    p.push(".node");
+    p.into()
+}
+
+#[cfg(feature = "postgresql")]
+fn open_postgresql(
+    config: &StoreConfig,
+    key: Arc<SiteKey>,
+    sink: Arc<dyn AuditSink>,
+) -> Result<Box<dyn Store>, Error> {
+    Ok(Box::new(PgStore::open(
+        config,
+        &node_file(config),
+        key,
+        sink,
+    )?))
+}
+
+#[cfg(not(feature = "postgresql"))]
+fn open_postgresql(
+    config: &StoreConfig,
+    _: Arc<SiteKey>,
+    _: Arc<dyn AuditSink>,
+) -> Result<Box<dyn Store>, Error> {
+    Err(Error::Store {
+        location: config.url.as_ref().map(|u| u.get_ref().clone()).unwrap_or_default(),
+        operation: "open the store",
+        problem: "this program is built without PostgreSQL (pam_sparekey reads a SQLite store only; a site on PostgreSQL answers its hosts over RADIUS: give them a [site] table)".into(),
+    })
+}
+
 /// Whether the store `[store]` describes exists at all (a host where no code was ever issued
 /// has none).
 pub fn exists(config: &StoreConfig) -> Result<bool, Error> {
+    if *config.backend.get_ref() == sparekey_conf::StoreBackend::Postgresql {
+        return Ok(true);
+    }
     match std::fs::metadata(&config.path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

@@ -1,0 +1,181 @@
+//! A private PostgreSQL 15 cluster for a test, started by the test: `initdb` in a temporary
+//! directory as the unprivileged `postgres` user (initdb refuses root), listening on
+//! 127.0.0.1 on a free port, with a `sparekey` role and database whose password is in a
+//! 0600 file. Stopped (immediately) and removed when dropped. The machine's own PostgreSQL,
+//! if any, is never touched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian's PostgreSQL 15 programs.
+pub const PGBIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// Why PostgreSQL tests cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    if !Path::new(PGBIN).join("initdb").exists() {
+        return Some("PostgreSQL 15 is not installed (apt-get install postgresql-15)".into());
+    }
+    if Command::new("id")
+        .arg("postgres")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        return Some("there is no `postgres` user (apt-get install postgresql-15 makes it)".into());
+    }
+    None
+}
+
+/// Skips the calling test with a clear message when PostgreSQL cannot run here.
+#[macro_export]
+macro_rules! require_postgres {
+    () => {
+        if let Some(why) = $crate::postgres::unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// One running cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut c = Command::new("runuser");
+    c.args(["-u", "postgres", "--", program]);
+    c
+}
+
+fn run(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    /// Makes and starts a cluster with the `sparekey` role and database.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("postgres").arg(root);
+                c
+            },
+            "chown the cluster's directory",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let data = root.join("data");
+        let mut init = as_postgres(&format!("{PGBIN}/initdb"));
+        init.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ]);
+        run(init, "initdb");
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = on\nsynchronous_commit = on\nmax_connections = 50\n",
+            root.display()
+        );
+        let path = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&conf);
+        std::fs::write(&path, text).unwrap();
+        let mut start = as_postgres(&format!("{PGBIN}/pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(root.join("server.log"))
+            .args(["-w", "start"]);
+        run(start, "pg_ctl start");
+        let password = "sparekey-test-password-0123456789";
+        let mut psql = as_postgres("psql");
+        psql.arg("-h")
+            .arg(root)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+            ])
+            .arg(format!(
+                "CREATE ROLE sparekey WITH LOGIN PASSWORD '{password}'"
+            ))
+            .arg("-c")
+            .arg("CREATE DATABASE sparekey OWNER sparekey");
+        run(psql, "create the sparekey role and database");
+        Cluster { dir, port }
+    }
+
+    /// The password of the `sparekey` role.
+    pub fn password(&self) -> &'static str {
+        "sparekey-test-password-0123456789"
+    }
+
+    /// The url of the `sparekey` database.
+    pub fn url(&self) -> String {
+        format!("postgresql://sparekey@127.0.0.1:{}/sparekey", self.port)
+    }
+
+    /// Writes the password to `dir/name` (mode 0600) and returns its path.
+    pub fn password_file(&self, dir: &Path, name: &str) -> PathBuf {
+        crate::radius::write_secret(dir, name, self.password())
+    }
+
+    /// Runs `sql` in the sparekey database as the superuser; returns what psql printed.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = as_postgres("psql")
+            .arg("-h")
+            .arg(self.dir.path())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "sparekey",
+                "-Atq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!("{PGBIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
