@@ -2,7 +2,7 @@
 # Installs what building and testing sparekey needs on Debian 12 (run as root).
 # Rust itself comes from rustup (Debian 12's rustc is too old); see README.md.
 set -eu
-PACKAGES="build-essential pkg-config libpam0g-dev libpam-wrapper libnss-wrapper pamtester freeradius-utils sqlite3 util-linux"
+PACKAGES="build-essential pkg-config libpam0g-dev libssl-dev libpam-wrapper libnss-wrapper pamtester freeradius-utils sqlite3 util-linux postgresql-15"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -14,6 +14,13 @@ if [ -n "$missing" ]; then
     fi
     echo "deps.sh: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # The tests start PostgreSQL clusters of their own; the package's default one is not
+    # wanted (nor started) on a build machine.
+    if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed"; then
+        mkdir -p /etc/postgresql-common
+        grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
+            echo "create_main_cluster = false" >>/etc/postgresql-common/createcluster.conf
+    fi
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi

@@ -52,7 +52,7 @@ check() { # check DESCRIPTION COMMAND...
 # --- what the build and the test need ---------------------------------------------
 . scripts/deps.sh
 missing=""
-for p in debhelper pandoc lintian debootstrap dpkg-dev libpam0g-dev pkg-config systemd-container; do
+for p in debhelper pandoc lintian debootstrap dpkg-dev libpam0g-dev libssl-dev pkg-config systemd-container; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"

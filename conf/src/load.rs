@@ -747,6 +747,39 @@ mod tests {
     }
 
     #[test]
+    fn a_store_on_postgresql_needs_a_url_without_a_password_and_a_private_password_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let good = "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://sparekey@db1,db2/sparekey?target_session_attrs=read-write\"\npassword-file = \"db.password\"\n";
+        let f = Files::new(good, POLICY);
+        let pw = f.0.path().join("db.password");
+        fs::write(&pw, "s3cret\n").unwrap();
+        fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+        let cfg = f.load().unwrap();
+        assert_eq!(
+            *cfg.daemon.store.backend.get_ref(),
+            crate::StoreBackend::Postgresql
+        );
+        assert_eq!(cfg.daemon.store.password_file.unwrap().get_ref(), &pw);
+        fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
+        let errors = f.errors();
+        assert!(
+            errors[0].starts_with("sparekey.toml:4:17: secret file"),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("expected 0600"), "{errors:?}");
+        for (bad, expect) in [
+            ("[store]\nbackend = \"postgresql\"\n", "sparekey.toml:2:11: backend = \"postgresql\" needs a `url`"),
+            ("[store]\nbackend = \"postgresql\"\nurl = \"postgresql://sparekey:pw@db1/sparekey\"\n", "sparekey.toml:3:7: the url holds no password"),
+            ("[store]\nbackend = \"postgresql\"\nurl = \"host=db1 password=pw\"\n", "sparekey.toml:3:7: the url holds no password"),
+            ("[store]\nurl = \"postgresql://db1/sparekey\"\n", "sparekey.toml:2:7: `url` is for backend = \"postgresql\""),
+            ("[store]\nbackend = \"mysql\"\n", "sparekey.toml:2:11: unknown variant `mysql`"),
+        ] {
+            let errors = Files::new(bad, POLICY).errors();
+            assert!(errors[0].starts_with(expect), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
     fn a_member_hosts_client_has_neither_secret_file_nor_service() {
         let ok = "[[radius.client]]\nname = \"members\"\naddress = \"10.20.0.0/16\"\nmember-hosts = true\n";
         let f = Files::new(ok, POLICY);

@@ -412,6 +412,14 @@ fn load_config(args: &Args, cx: &Context<'_>) -> Result<Config, Fail> {
 /// Opens the site of a host that is its own. Ok(None): there is no store, so no code was
 /// ever issued here.
 fn open_site(config: Config, args: &Args, cx: &Context<'_>) -> Result<Option<Site>, Fail> {
+    if *config.daemon.store.backend.get_ref() == sparekey_conf::StoreBackend::Postgresql {
+        // A login must not wait on a database across the network, nor hold its password:
+        // a host of a site on PostgreSQL asks the site (a [site] table).
+        return Err(Fail::Unavailable(format!(
+            "{}: [store] backend = \"postgresql\" is for the site's sparekeyd nodes; on a host, give sparekey.toml a [site] table (member mode) instead",
+            config.path.display()
+        )));
+    }
     if !store::exists(&config.daemon.store).map_err(|e| Fail::Unavailable(e.to_string()))? {
         debug(
             args,

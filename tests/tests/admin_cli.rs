@@ -42,7 +42,7 @@ fn check_accepts_a_valid_site_and_exits_78_naming_every_error() {
     let config = site.config.display().to_string();
     assert!(
         err.contains(&format!(
-            "{config}:3:1: unknown field `key`, expected `path` or `key-file`"
+            "{config}:3:1: unknown field `key`, expected one of `backend`, `path`, `key-file`, `url`, `password-file`, `ca-file`"
         )),
         "{err}"
     );

@@ -150,11 +150,14 @@ fn marked_examples(page: &Path) -> Vec<Example> {
     examples
 }
 
-/// The `secret-file` paths a sparekey.toml names.
+/// The `secret-file` and `password-file` paths a sparekey.toml names.
 fn secret_files(daemon: &str) -> Vec<String> {
     daemon
         .lines()
-        .filter(|l| l.trim_start().starts_with("secret-file"))
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("secret-file") || l.starts_with("password-file")
+        })
         .filter_map(|l| l.split('"').nth(1).map(str::to_string))
         .collect()
 }

@@ -302,6 +302,24 @@ fn an_unusable_config_or_key_is_authinfo_unavail_without_a_prompt() {
         &[],
     );
     std::fs::set_permissions(&f.site.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A store on PostgreSQL is the site's nodes', never a login's to open.
+    let config = std::fs::read_to_string(&f.site.config).unwrap();
+    std::fs::write(
+        &f.site.config,
+        config.replace(
+            "[store]\n",
+            "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://sparekey@127.0.0.1:1/sparekey\"\n",
+        ),
+    )
+    .unwrap();
+    check(
+        &f.login("sshd", "alice", &[]),
+        PAM_AUTHINFO_UNAVAIL,
+        &[],
+        &[],
+        &[],
+    );
+    std::fs::write(&f.site.config, config).unwrap();
     assert_eq!(f.login("sshd", "alice", &[&code]).rc, PAM_SUCCESS);
 }
 

@@ -129,3 +129,87 @@ fn two_nodes_share_one_store_and_a_single_use_code_is_accepted_once() {
         .collect();
     assert!(sources.len() >= 7, "{events}");
 }
+
+#[test]
+fn wrong_codes_on_either_node_count_toward_one_lockout() {
+    require_postgres!();
+    if !tools_installed() {
+        eprintln!("skipped: radclient is not installed (apt-get install freeradius-utils)");
+        return;
+    }
+    let cluster = Cluster::start();
+    let (a, b) = two_nodes(&cluster);
+    let (_, right) = a.site.issue(&["alice", "--multi", "--service", "vpn"]);
+    // The policy locks out after 5 wrong codes within 15 minutes: spread over both nodes.
+    for i in 0..5 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            code(&auth(&node.server, SECRET, "alice", "0000000000")),
+            "Access-Reject"
+        );
+    }
+    for node in [&a, &b] {
+        assert_eq!(
+            code(&auth(&node.server, SECRET, "alice", &right)),
+            "Access-Reject",
+            "locked out on every node"
+        );
+    }
+    // Unlocked through B: A accepts again.
+    assert!(b.site.ctl(&["unlock", "alice"]).status.success());
+    assert_eq!(
+        code(&auth(&a.server, SECRET, "alice", &right)),
+        "Access-Accept"
+    );
+    let (_, events) = a
+        .site
+        .ctl_json(&["audit", "--user", "alice", "--limit", "100"]);
+    let lockouts = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "lockout")
+        .count();
+    assert!(lockouts >= 1, "{events}");
+}
+
+#[test]
+fn a_retransmit_that_lands_on_the_other_node_gets_the_first_answer() {
+    require_postgres!();
+    if !tools_installed() {
+        eprintln!("skipped: radclient is not installed (apt-get install freeradius-utils)");
+        return;
+    }
+    let cluster = Cluster::start();
+    let (a, b) = two_nodes(&cluster);
+    let (_, single) = a.site.issue(&["bob", "--service", "vpn"]);
+    let request = sparekey_tests::radius::capture_request(
+        SECRET,
+        &format!("User-Name = \"bob\"\nUser-Password = \"{single}\"\nNAS-Identifier = \"gw1.example\"\nMessage-Authenticator = 0x00\n"),
+    );
+    // The same datagram from the same source address and port, first to A, then to B.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut ask = |server: &str| {
+        socket.send_to(&request, server).unwrap();
+        let n = socket.recv(&mut buf).expect("an answer");
+        assert!(n >= 20, "a RADIUS reply");
+        buf[0] // the reply's code: 2 Access-Accept, 3 Access-Reject
+    };
+    assert_eq!(ask(&a.server), 2, "the first answer: accepted");
+    assert_eq!(
+        ask(&b.server),
+        2,
+        "the retransmit on B: the first answer again"
+    );
+    // A new request with the spent code is refused on both.
+    for n in [&a, &b] {
+        assert_eq!(
+            code(&auth(&n.server, SECRET, "bob", &single)),
+            "Access-Reject"
+        );
+    }
+}
