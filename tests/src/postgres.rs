@@ -1,8 +1,10 @@
 //! A private PostgreSQL 15 cluster for a test, started by the test: `initdb` in a temporary
 //! directory as the unprivileged `postgres` user (initdb refuses root), listening on
 //! 127.0.0.1 on a free port, with a `sparekey` role and database whose password is in a
-//! 0600 file. Stopped (immediately) and removed when dropped. The machine's own PostgreSQL,
-//! if any, is never touched.
+//! 0600 file; or a primary with a synchronous streaming standby (as
+//! shared/recipes/postgresql-pair.sh does), which a test can fail over. Stopped
+//! (immediately) and removed when dropped. The machine's own PostgreSQL, if any, is never
+//! touched.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,6 +63,19 @@ fn run(mut c: Command, what: &str) {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn pg_ctl(data: &Path, log: &Path, args: &[&str]) -> Command {
+    let mut c = as_postgres(&format!("{PGBIN}/pg_ctl"));
+    c.arg("-D").arg(data).arg("-l").arg(log).args(args);
+    c
+}
+
 impl Cluster {
     /// Makes and starts a cluster with the `sparekey` role and database.
     pub fn start() -> Self {
@@ -74,10 +89,7 @@ impl Cluster {
             },
             "chown the cluster's directory",
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let data = root.join("data");
         let mut init = as_postgres(&format!("{PGBIN}/initdb"));
         init.arg("-D").arg(&data).args([
@@ -175,6 +187,159 @@ impl Drop for Cluster {
         let _ = as_postgres(&format!("{PGBIN}/pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// A primary and a synchronous streaming standby (`synchronous_commit = on`): a commit is
+/// answered only once the standby has it.
+#[derive(Debug)]
+pub struct Pair {
+    /// The primary, the cluster whose directory holds both.
+    pub primary: Cluster,
+    /// The standby's port on 127.0.0.1.
+    pub standby_port: u16,
+}
+
+impl Pair {
+    /// Starts the primary, then the standby from a base backup, and waits until the standby
+    /// is synchronous.
+    pub fn start() -> Self {
+        let primary = Cluster::start();
+        let root = primary.dir.path().to_path_buf();
+        let data = root.join("data");
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("wal_level = replica\nmax_wal_senders = 4\n");
+        std::fs::write(&conf, text).unwrap();
+        let hba = data.join("pg_hba.conf");
+        let mut text = std::fs::read_to_string(&hba).unwrap();
+        text.push_str("host replication replicator 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, text).unwrap();
+        run(
+            pg_ctl(&data, &root.join("server.log"), &["-w", "restart"]),
+            "restart the primary",
+        );
+        primary.psql(&format!(
+            "CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD '{}'",
+            primary.password()
+        ));
+        let pgpass = root.join(".pgpass");
+        std::fs::write(
+            &pgpass,
+            format!(
+                "127.0.0.1:{}:*:replicator:{}\n",
+                primary.port,
+                primary.password()
+            ),
+        )
+        .unwrap();
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("postgres").arg(&pgpass);
+                c
+            },
+            "chown .pgpass",
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let standby = root.join("standby");
+        let mut backup = as_postgres("env");
+        backup
+            .arg(format!("PGPASSFILE={}", pgpass.display()))
+            .arg(format!("{PGBIN}/pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "replicator",
+                "-D",
+            ])
+            .arg(&standby)
+            .args(["-R", "-X", "stream", "-c", "fast"]);
+        run(backup, "pg_basebackup");
+        let standby_port = free_port();
+        let sconf = standby.join("postgresql.conf");
+        let text = std::fs::read_to_string(&sconf).unwrap().replace(
+            &format!("port = {}", primary.port),
+            &format!("port = {standby_port}"),
+        );
+        std::fs::write(&sconf, text).unwrap();
+        let auto = standby.join("postgresql.auto.conf");
+        let text = std::fs::read_to_string(&auto).unwrap().replace(
+            "primary_conninfo = '",
+            &format!(
+                "primary_conninfo = 'application_name=standby1 passfile={} ",
+                pgpass.display()
+            ),
+        );
+        std::fs::write(&auto, text).unwrap();
+        run(
+            pg_ctl(&standby, &root.join("standby.log"), &["-w", "start"]),
+            "start the standby",
+        );
+        primary.psql("ALTER SYSTEM SET synchronous_standby_names = 'standby1'");
+        primary.psql("SELECT pg_reload_conf()");
+        for _ in 0..100 {
+            let state = primary.psql(
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'",
+            );
+            if state == "sync" {
+                return Pair {
+                    primary,
+                    standby_port,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the standby did not become synchronous");
+    }
+
+    /// Both, primary first, in the libpq url's host list: clients connect to whichever is
+    /// the read-write one.
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://sparekey@127.0.0.1:{},127.0.0.1:{}/sparekey?target_session_attrs=read-write&connect_timeout=2",
+            self.primary.port, self.standby_port
+        )
+    }
+
+    /// Stops the primary hard (as a crash would: `pg_ctl -m immediate`).
+    pub fn kill_primary(&self) {
+        let root = self.primary.dir.path();
+        run(
+            pg_ctl(
+                &root.join("data"),
+                &root.join("server.log"),
+                &["-m", "immediate", "stop"],
+            ),
+            "stop the primary",
+        );
+    }
+
+    /// Promotes the standby to primary.
+    pub fn promote(&self) {
+        let root = self.primary.dir.path();
+        run(
+            pg_ctl(
+                &root.join("standby"),
+                &root.join("standby.log"),
+                &["-w", "promote"],
+            ),
+            "promote the standby",
+        );
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!("{PGBIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.primary.dir.path().join("standby"))
             .args(["-m", "immediate", "stop"])
             .output();
     }

@@ -5,7 +5,7 @@
 //! other at once; lockout counts across nodes; `audit --verify` checks one chain with the
 //! events of both.
 
-use sparekey_tests::postgres::Cluster;
+use sparekey_tests::postgres::{Cluster, Pair};
 use sparekey_tests::radius::{auth, free_udp_port, tools_installed, write_secret};
 use sparekey_tests::require_postgres;
 use sparekey_tests::site::{Daemon, Site, POLICY, ROLES};
@@ -23,8 +23,13 @@ struct Node {
 
 /// Two nodes on `cluster`'s database, with one site key (as every node of a site has).
 fn two_nodes(cluster: &Cluster) -> (Node, Node) {
-    let (a, a_server) = node_site(cluster);
-    let (b, b_server) = node_site(cluster);
+    two_nodes_at(&cluster.url(), cluster)
+}
+
+/// Two nodes on the database at `url` (whose password is `cluster`'s).
+fn two_nodes_at(url: &str, cluster: &Cluster) -> (Node, Node) {
+    let (a, a_server) = node_site(url, cluster);
+    let (b, b_server) = node_site(url, cluster);
     std::fs::copy(&a.key, &b.key).unwrap();
     let (da, db) = (a.start(), b.start());
     (
@@ -42,7 +47,7 @@ fn two_nodes(cluster: &Cluster) -> (Node, Node) {
 }
 
 /// A node's directory, not started yet, and its RADIUS address.
-fn node_site(cluster: &Cluster) -> (Site, String) {
+fn node_site(url: &str, cluster: &Cluster) -> (Site, String) {
     let server = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
     let extra = format!(
         "{ROLES}\n[radius]\nlisten = [{server:?}]\n\n[[radius.client]]\nname = \"vpn-gw\"\naddress = \"127.0.0.1\"\nsecret-file = \"vpn-gw.secret\"\nservice = \"vpn\"\n"
@@ -51,8 +56,7 @@ fn node_site(cluster: &Cluster) -> (Site, String) {
     let text = std::fs::read_to_string(&site.config).unwrap().replace(
         "[store]\n",
         &format!(
-            "[store]\nbackend = \"postgresql\"\nurl = {:?}\npassword-file = \"db.password\"\n",
-            cluster.url()
+            "[store]\nbackend = \"postgresql\"\nurl = {url:?}\npassword-file = \"db.password\"\n"
         ),
     );
     std::fs::write(&site.config, text).unwrap();
@@ -212,4 +216,100 @@ fn a_retransmit_that_lands_on_the_other_node_gets_the_first_answer() {
             "Access-Reject"
         );
     }
+}
+
+#[test]
+fn through_a_failover_no_answered_redemption_is_lost_and_the_nodes_reconnect() {
+    require_postgres!();
+    if !tools_installed() {
+        eprintln!("skipped: radclient is not installed (apt-get install freeradius-utils)");
+        return;
+    }
+    let pair = Pair::start();
+    let (a, b) = two_nodes_at(&pair.url(), &pair.primary);
+    // Single-use codes: some spent before the failover, one kept for after.
+    let spent: Vec<String> = (0..4)
+        .map(|_| a.site.issue(&["bob", "--service", "vpn"]).1)
+        .collect();
+    let (_, later) = a.site.issue(&["alice", "--service", "vpn"]);
+    let (_, uncapped) = a.site.issue(&["helpdesk1", "--multi", "--service", "vpn"]);
+    assert_eq!(
+        code(&auth(&a.server, SECRET, "helpdesk1", &uncapped)),
+        "Access-Accept"
+    );
+    let (_, waiting) = a
+        .site
+        .issue(&["carol", "--service", "vpn", "--reason", "ticket 1"]);
+    for (i, c) in spent.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(code(&auth(&node.server, SECRET, "bob", c)), "Access-Accept");
+    }
+
+    // The primary dies. Until a primary is back, a request that needs a write gets no
+    // answer (fail closed): the concentrator, or a member host, tries elsewhere or gives up.
+    pair.kill_primary();
+    let run = sparekey_tests::radius::radclient(
+        &b.server,
+        "auth",
+        SECRET,
+        &format!(
+            "User-Name = \"carol\"\nUser-Password = \"{waiting}\"\nMessage-Authenticator = 0x00\n"
+        ),
+        1,
+        2,
+    );
+    assert!(
+        run.reply.is_none(),
+        "answered without a primary: {}",
+        run.text
+    );
+    // An uncapped code needs no write, but once a node's half-second write of what it
+    // gathered has failed, it answers nothing at all until it can write again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = sparekey_tests::radius::radclient(
+        &a.server,
+        "auth",
+        SECRET,
+        &format!("User-Name = \"helpdesk1\"\nUser-Password = \"{uncapped}\"\nMessage-Authenticator = 0x00\n"),
+        1,
+        2,
+    );
+    assert!(
+        run.reply.is_none(),
+        "an uncapped accept without a primary: {}",
+        run.text
+    );
+
+    // The standby is promoted: the nodes find it by themselves (the url's second host).
+    pair.promote();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answer = String::new();
+    while Instant::now() < deadline {
+        answer = code(&auth(&a.server, SECRET, "alice", &later));
+        if answer != "no reply" && !answer.starts_with("no reply") {
+            break;
+        }
+    }
+    assert_eq!(answer, "Access-Accept", "after the failover");
+    // Every code spent before the failover stays spent, on both nodes.
+    for c in &spent {
+        for node in [&a, &b] {
+            assert_eq!(code(&auth(&node.server, SECRET, "bob", c)), "Access-Reject");
+        }
+    }
+    // The code whose request got no answer was not spent: it works now, once.
+    assert_eq!(
+        code(&auth(&b.server, SECRET, "carol", &waiting)),
+        "Access-Accept"
+    );
+    assert_eq!(
+        code(&auth(&a.server, SECRET, "carol", &waiting)),
+        "Access-Reject"
+    );
+    assert_eq!(
+        code(&auth(&a.server, SECRET, "helpdesk1", &uncapped)),
+        "Access-Accept"
+    );
+    let (rc, v) = b.site.ctl_json(&["audit", "--verify"]);
+    assert_eq!((rc, v["intact"].as_bool()), (0, Some(true)), "{v}");
 }
