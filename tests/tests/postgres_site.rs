@@ -313,3 +313,91 @@ fn through_a_failover_no_answered_redemption_is_lost_and_the_nodes_reconnect() {
     let (rc, v) = b.site.ctl_json(&["audit", "--verify"]);
     assert_eq!((rc, v["intact"].as_bool()), (0, Some(true)), "{v}");
 }
+
+#[test]
+fn a_single_nodes_sqlite_store_is_imported_whole_with_its_chain_intact() {
+    require_postgres!();
+    if !tools_installed() {
+        eprintln!("skipped: radclient is not installed (apt-get install freeradius-utils)");
+        return;
+    }
+    let cluster = Cluster::start();
+    // A node on SQLite with some history: codes issued and used, a wrong code, a host.
+    let (old, old_server) = sparekey_tests::radius::loopback_site(POLICY, SECRET);
+    let daemon = old.start();
+    let (_, multi) = old.issue(&["alice", "--multi", "--service", "vpn"]);
+    let (_, single) = old.issue(&["bob", "--service", "vpn"]);
+    assert_eq!(
+        code(&auth(&old_server, SECRET, "bob", &single)),
+        "Access-Accept"
+    );
+    assert_eq!(
+        code(&auth(&old_server, SECRET, "alice", "0000000000")),
+        "Access-Reject"
+    );
+    let host_file = old.path("host-a.key");
+    let (rc, v) = old.ctl_json(&[
+        "host",
+        "enroll",
+        "host-a",
+        "--out",
+        host_file.to_str().unwrap(),
+    ]);
+    assert_eq!(rc, 0, "{v}");
+    let (_, before) = old.ctl_json(&["audit", "--limit", "1000"]);
+    let events_before = before["events"].as_array().unwrap().len();
+    assert_eq!(daemon.stop(), Some(0));
+
+    // A node on the (empty) database, with the old node's key.
+    let (new, new_server) = node_site(&cluster.url(), &cluster);
+    std::fs::copy(&old.key, &new.key).unwrap();
+    let import = |from: &std::path::Path| {
+        std::process::Command::new(sparekey_tests::bins::bin("sparekeyd"))
+            .arg("--config")
+            .arg(&new.config)
+            .arg("--import-sqlite")
+            .arg(from)
+            .output()
+            .unwrap()
+    };
+    let out = import(&old.store);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with(&format!(
+            "imported 2 credentials, 1 failure rows, {events_before} audit events"
+        )),
+        "{said}"
+    );
+    // Into a store that is not empty: refused.
+    let again = import(&old.store);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let _node = new.start();
+    assert_eq!(
+        code(&auth(&new_server, SECRET, "alice", &multi)),
+        "Access-Accept"
+    );
+    assert_eq!(
+        code(&auth(&new_server, SECRET, "bob", &single)),
+        "Access-Reject",
+        "spent before"
+    );
+    let (rc, v) = new.ctl_json(&["audit", "--verify"]);
+    assert_eq!((rc, v["intact"].as_bool()), (0, Some(true)), "{v}");
+    let (_, after) = new.ctl_json(&["audit", "--limit", "1000"]);
+    let actions: Vec<&str> = after["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"import"), "{after}");
+    let (_, hosts) = new.ctl_json(&["host", "list"]);
+    assert_eq!(hosts["hosts"][0]["name"], "host-a", "{hosts}");
+}

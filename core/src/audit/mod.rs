@@ -47,6 +47,8 @@ pub enum Action {
     /// A member host let a user in offline (reported to the site when it was reachable
     /// again): a response accepted, or an accepted response used again within its validity.
     OfflineLogin,
+    /// A store was copied into this one (`sparekeyd --import-sqlite`).
+    Import,
 }
 
 impl Action {
@@ -69,6 +71,7 @@ impl Action {
             Action::HostRevoke => "host-revoke",
             Action::OfflineRespond => "offline-respond",
             Action::OfflineLogin => "offline-login",
+            Action::Import => "import",
         }
     }
 
@@ -91,6 +94,7 @@ impl Action {
             Action::HostRevoke,
             Action::OfflineRespond,
             Action::OfflineLogin,
+            Action::Import,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -266,6 +266,23 @@ pub trait Store: Send + std::fmt::Debug {
     fn check_unchanged(&self) -> Result<(), Error>;
 }
 
+/// Everything a store holds that another store can take over whole (`sparekeyd
+/// --import-sqlite`): the credentials, the failures, the audit log with each event's HMAC
+/// and the chain's anchor, and the member hosts.
+#[derive(Debug, Default)]
+pub struct Export {
+    /// Every credential (their seals are made again under the same key).
+    pub credentials: Vec<Credential>,
+    /// Failure rows: user, time, count.
+    pub failures: Vec<(String, Time, u32)>,
+    /// The audit log in seq order, each event with its HMAC.
+    pub audit: Vec<(AuditEvent, Vec<u8>)>,
+    /// The HMAC the chain starts from (after a prune), or none.
+    pub anchor: Option<Vec<u8>>,
+    /// Every member host.
+    pub hosts: Vec<Host>,
+}
+
 /// Whether [`open`] may create a store that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {

@@ -24,6 +24,7 @@ pub mod admin_slots;
 pub mod admin_socket;
 pub mod audit_retention;
 mod error;
+pub mod import;
 pub mod notify;
 pub mod radius_batch;
 pub mod radius_listener;

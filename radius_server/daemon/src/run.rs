@@ -24,6 +24,10 @@ pub struct Args {
     /// Check sparekey.toml and policy.toml, print every error, and exit (0 valid, 78 not).
     #[arg(long)]
     pub check: bool,
+    /// Copy the SQLite store at PATH (stopped) into the PostgreSQL store that
+    /// sparekey.toml names (new and empty), with the same site key, then exit.
+    #[arg(long, value_name = "PATH")]
+    pub import_sqlite: Option<PathBuf>,
 }
 
 fn say(line: &str) {
@@ -46,6 +50,9 @@ pub fn run(args: Args) -> ExitCode {
     if args.check {
         println!("{}", config.summary());
         return ExitCode::SUCCESS;
+    }
+    if let Some(from) = &args.import_sqlite {
+        return crate::import::run(&config, from);
     }
     if config.daemon.site.is_some() {
         // Started, it would make a site key here: a member host must never hold one.

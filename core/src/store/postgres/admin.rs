@@ -26,7 +26,7 @@ fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEv
     e
 }
 
-fn insert_credential(
+pub(super) fn insert_credential(
     tx: &mut Transaction<'_>,
     key: &SiteKey,
     c: &Credential,

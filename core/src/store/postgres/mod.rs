@@ -7,9 +7,12 @@
 //! that reading the generation costs no round trip while nothing changed.
 
 mod admin;
+mod import;
 mod login;
 mod rows;
 mod schema;
+
+pub use self::import::Imported;
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::store::Generations;

@@ -135,6 +135,67 @@ pub(super) const ACTIVE_AT_1: &str =
     "revoked_at IS NULL AND not_after > ?1 AND (max_uses IS NULL OR used < max_uses)";
 
 impl SqliteStore {
+    /// Everything this store holds, for another store to take over (see
+    /// [`crate::store::Export`]), read in one transaction. Refused when a credential row's
+    /// seal does not match or the audit chain is broken: a copy must start from a store
+    /// that verifies.
+    pub fn export(&self) -> Result<crate::store::Export, Error> {
+        if let Some(seq) = self.verify_audit_chain()? {
+            return Err(Error::Refused(format!(
+                "the audit chain of {} is broken at event {seq} (sparekeyctl audit --verify); only a store that verifies is copied",
+                self.path.display()
+            )));
+        }
+        let fail = self.fail("export the store");
+        let tx = self.conn.unchecked_transaction().map_err(&fail)?;
+        let credentials = tx
+            .prepare(ALL_CREDENTIALS_SQL)
+            .and_then(|mut st| {
+                st.query_map([], |r| rows::credential(r, &self.key))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(&fail)?;
+        if let Some(c) = credentials.iter().find(|c| c.tampered) {
+            return Err(Error::Refused(format!(
+                "credential {} of {} was changed without the site key (its seal does not match); only a store that verifies is copied",
+                c.id, c.user
+            )));
+        }
+        let failures = tx
+            .prepare("SELECT user, at, count FROM failures ORDER BY at")
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        rows::time(r.get(1)?),
+                        r.get::<_, u32>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(&fail)?;
+        let audit = tx
+            .prepare(&format!(
+                "SELECT {}, mac FROM audit ORDER BY seq",
+                rows::EVENT_COLUMNS
+            ))
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((rows::event(r)?, r.get::<_, Vec<u8>>(9)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(&fail)?;
+        let anchor = Some(read_anchor(&tx).map_err(&fail)?).filter(|a| !a.is_empty());
+        let hosts = self.hosts_in()?;
+        tx.commit().map_err(&fail)?;
+        Ok(crate::store::Export {
+            credentials,
+            failures,
+            audit,
+            anchor,
+            hosts,
+        })
+    }
+
     /// Inserts `creds` in one transaction, without an audit event each and without the
     /// checks of issuing: only for filling a store for the benchmarks (sparekey-bench-fill).
     /// Every other path issues through [`Store::issue`].
