@@ -94,6 +94,10 @@ stop_freeradius() {
 cleanup() {
     stop_sparekeyd
     stop_freeradius
+    [ -n "${PG_NODE_PID:-}" ] && kill "$PG_NODE_PID" 2>/dev/null
+    [ -f "$DIR/pg/data/postmaster.pid" ] &&
+        runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$DIR/pg/data" -m immediate stop >/dev/null 2>&1
+    cp "$DIR/sparekeyd-pg.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/sparekeyd.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/freeradius/log/radius.log" "$OUT/freeradius.log" 2>/dev/null || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -251,6 +255,7 @@ run() {
     shift 3
     case $server in
         sparekeyd) port=$SK_PORT pid=$SK_PID; quiet_gap ;;
+        sparekeyd-pg) port=$PG_NODE_PORT pid=$PG_NODE_PID ;;
         freeradius) port=$FR_PORT pid=$FR_PID ;;
     esac
     "$BIN/sparekey-bench" --server "127.0.0.1:$port" --secret-file "$SECRET_FILE" \
@@ -281,6 +286,45 @@ for mix in accept wrong unknown locked; do
         run "$server" "$mix" "base/$server/$mix" --duration "$DURATION"
     done
 done
+
+PGBIN=/usr/lib/postgresql/15/bin
+if [ "${BENCH_SKIP_PG:-0}" != 1 ] && [ -x "$PGBIN/initdb" ]; then
+    # The same mixes on a sparekeyd whose store is in PostgreSQL (issue 14): a private
+    # cluster on loopback (as the postgres user; initdb refuses root), the bench's store
+    # imported into it, one node on a port of its own.
+    say "PostgreSQL: the same mixes on sparekeyd with its store in a PostgreSQL 15 cluster on loopback"
+    PG=$DIR/pg
+    PG_PORT=$((SK_PORT + 5))
+    PG_NODE_PORT=$((SK_PORT + 6))
+    mkdir -p "$PG" && chown postgres "$PG" && chmod 700 "$PG"
+    runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >"$PG/initdb.log"
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nsynchronous_commit = on\n" "$PG_PORT" "$PG" >>"$PG/data/postgresql.conf"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w start >/dev/null
+    PG_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    runuser -u postgres -- psql -h "$PG" -p "$PG_PORT" -U postgres -q -c "CREATE ROLE sparekey LOGIN PASSWORD '$PG_PASSWORD'" -c "CREATE DATABASE sparekey OWNER sparekey"
+    mkdir -p "$DIR/pg-node"
+    (umask 077; echo "$PG_PASSWORD" >"$DIR/pg-node/db.password")
+    sed -e "s|^path = \"state/sparekey.db\"|backend = \"postgresql\"\nurl = \"postgresql://sparekey@127.0.0.1:$PG_PORT/sparekey\"\npassword-file = \"db.password\"\npath = \"state/node.db\"|" \
+        -e "s|^key-file = \"site.key\"|key-file = \"$DIR/site.key\"|" \
+        -e "s|^socket = \"run/admin.sock\"|socket = \"run/admin.sock\"|" \
+        -e "s|127.0.0.1:$SK_PORT|127.0.0.1:$PG_NODE_PORT|" \
+        -e "s|^secret-file = \"bench.secret\"|secret-file = \"$SECRET_FILE\"|" \
+        "$DIR/sparekey.toml" >"$DIR/pg-node/sparekey.toml"
+    cp "$DIR/policy.toml" "$DIR/pg-node/policy.toml"
+    chmod 600 "$DIR/pg-node/sparekey.toml" "$DIR/pg-node/policy.toml"
+    stop_sparekeyd
+    "$BIN/sparekeyd" --config "$DIR/pg-node/sparekey.toml" --import-sqlite "$DIR/state/sparekey.db"
+    start_sparekeyd
+    "$BIN/sparekeyd" --config "$DIR/pg-node/sparekey.toml" 2>>"$DIR/sparekeyd-pg.log" &
+    PG_NODE_PID=$!
+    wait_ready sparekeyd-pg "$PG_NODE_PORT"
+    for mix in accept wrong unknown locked; do
+        run sparekeyd-pg "$mix" "base/sparekeyd-pg/$mix" --duration "$DURATION"
+    done
+    kill "$PG_NODE_PID" 2>/dev/null || true
+    wait "$PG_NODE_PID" 2>/dev/null || true
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m fast stop >/dev/null || true
+fi
 
 say "capacity: 50,000 accepts in one burst (below sparekeyd's duplicate-cache limit of 65,536 replies per 5 s)"
 for server in freeradius sparekeyd; do

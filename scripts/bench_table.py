@@ -14,7 +14,7 @@ MIXES = [
     ("unknown", "unknown user"),
     ("locked", "wrong code, user locked out"),
 ]
-SERVERS = [("freeradius", "FreeRADIUS"), ("sparekeyd", "sparekeyd")]
+SERVERS = [("freeradius", "FreeRADIUS"), ("sparekeyd", "sparekeyd"), ("sparekeyd-pg", "sk on PG")]
 
 
 def load(path):
@@ -79,7 +79,7 @@ def main():
                 f"{num(r['server_cores'], '{:.2f}'):>6} {num(r['generator_cpu_us_per_req'], '{:.1f}'):>10}"
                 + (f"  [{note}]" if note else "")
             )
-        if len(got) == 2:
+        if "freeradius" in got and "sparekeyd" in got:
             f, s = got["freeradius"], got["sparekeyd"]
             ratios.append(
                 (
@@ -90,7 +90,26 @@ def main():
                 )
             )
     w("(lost: no reply within 1 s; sparekeyd.log in the results says why, e.g. its duplicate cache was full)")
+    w("(sk on PG: sparekeyd with its store in PostgreSQL 15 on loopback, one node, the same store imported)")
     w("")
+    pg_rows = []
+    for mix, name in MIXES:
+        s, g = runs.get(("base", "sparekeyd", mix)), runs.get(("base", "sparekeyd-pg", mix))
+        if s and g:
+            pg_rows.append((mix, name, ratio(g["requests_per_s"], s["requests_per_s"]),
+                            ratio(g["server_cpu_us_per_req"], s["server_cpu_us_per_req"])))
+    if pg_rows:
+        w("sparekeyd on PostgreSQL / on SQLite (target: an uncapped accept's CPU per request <= 1.2)")
+        w("")
+        head = f"{'mix':<30} {'throughput':>10} {'CPU/req':>8}  verdict"
+        w(head)
+        w("-" * len(head))
+        for mix, name, t, c in pg_rows:
+            verdict = ""
+            if mix == "accept":
+                verdict = "meets the target" if c is not None and c <= 1.2 else "MISSES the target"
+            w(f"{name:<30} {num(t, '{:.2f}'):>10} {num(c, '{:.2f}'):>8}  {verdict}")
+        w("")
     w("sparekeyd / FreeRADIUS (targets: throughput >= 2, CPU per request <= 0.25)")
     w("")
     head = f"{'mix':<30} {'throughput':>10} {'p99':>8} {'CPU/req':>8}  verdict"
