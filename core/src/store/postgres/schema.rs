@@ -12,9 +12,9 @@ const MIGRATE_LOCK: i64 = 0x5350_4b59_0001;
 
 /// Version 1: as SQLite's version 5, with PostgreSQL's types. Times are Unix seconds, lists
 /// comma-joined, `user_name` for SQLite's `user` (a keyword here). The generation moves
-/// with every row changed in credentials or failures, whoever changes it, and each change
-/// is announced on the channel `sparekey_generation`, so that every node's cache hears of
-/// it at once.
+/// once in every transaction that changes a row of credentials or failures, whoever makes
+/// it, and the change is announced on the channel `sparekey_generation`, so that every
+/// node's cache hears of it at once.
 const CREATE: &str = r#"
 CREATE TABLE credentials (
     id            TEXT PRIMARY KEY,
@@ -81,8 +81,13 @@ CREATE TABLE audit_anchor (
 INSERT INTO sparekey_meta (key, value) VALUES ('generation', 0) ON CONFLICT DO NOTHING;
 CREATE FUNCTION sparekey_generation_moves() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE sparekey_meta SET value = value + 1 WHERE key = 'generation';
-    PERFORM pg_notify('sparekey_generation', '');
+    -- Once per transaction: the generation row updated for every row changed would leave a
+    -- chain of versions of it behind in a long transaction (an import), each update slower.
+    IF current_setting('sparekey.generation_moved', true) IS DISTINCT FROM txid_current()::text THEN
+        UPDATE sparekey_meta SET value = value + 1 WHERE key = 'generation';
+        PERFORM pg_notify('sparekey_generation', '');
+        PERFORM set_config('sparekey.generation_moved', txid_current()::text, true);
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER credentials_generation AFTER INSERT OR UPDATE OR DELETE ON credentials
