@@ -43,6 +43,7 @@ CREATE TABLE failures (
     count     BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX failures_by_user ON failures (user_name, at);
+CREATE INDEX failures_by_time ON failures (at);
 CREATE TABLE audit (
     seq        BIGINT PRIMARY KEY,
     time       BIGINT NOT NULL,
