@@ -277,6 +277,14 @@ impl PgStore {
                     Some((g, d)) if g == generation => d,
                     _ => decide(&read_state(tx, &key, &request.query).map_err(&fail)?),
                 };
+                if !decision.effects.spend_use && decision.effects.start_window.is_none() {
+                    // Nothing spent (a refusal, a counted wrong code, an uncapped accept):
+                    // the commit need not wait for the disk or the standby. A crash of the
+                    // primary can lose a moment's counted wrong codes, never a spent use.
+                    tx.batch_execute("SET LOCAL synchronous_commit = off")
+                        .map_err(pg)
+                        .map_err(&fail)?;
+                }
                 if !apply(tx, &key, &decision, request.login.user).map_err(&fail)? {
                     return Ok(None);
                 }
