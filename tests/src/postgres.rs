@@ -192,6 +192,91 @@ impl Drop for Cluster {
     }
 }
 
+impl Cluster {
+    /// Turns TLS on, with a server certificate for 127.0.0.1 signed by a CA made here;
+    /// returns the CA's certificate (PEM), for `[store] ca-file`.
+    pub fn enable_tls(&self) -> PathBuf {
+        let root = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let mut c = Command::new("openssl");
+            c.current_dir(root).args(args);
+            run(c, "openssl");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sparekey test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(root.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        for f in ["server.key", "server.pem"] {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.arg("postgres").arg(root.join(f));
+                    c
+                },
+                "chown the server's key",
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            root.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let conf = root.join("data/postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            root.join("server.pem").display(),
+            root.join("server.key").display()
+        ));
+        std::fs::write(&conf, text).unwrap();
+        self.psql("SELECT pg_reload_conf()");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        root.join("ca.pem")
+    }
+}
+
 /// A primary and a synchronous streaming standby (`synchronous_commit = on`): a commit is
 /// answered only once the standby has it.
 #[derive(Debug)]

@@ -401,3 +401,67 @@ fn a_single_nodes_sqlite_store_is_imported_whole_with_its_chain_intact() {
     let (_, hosts) = new.ctl_json(&["host", "list"]);
     assert_eq!(hosts["hosts"][0]["name"], "host-a", "{hosts}");
 }
+
+#[test]
+fn with_a_ca_file_the_connection_is_tls_and_a_server_the_ca_did_not_sign_is_refused() {
+    require_postgres!();
+    if !tools_installed() {
+        eprintln!("skipped: radclient is not installed (apt-get install freeradius-utils)");
+        return;
+    }
+    let cluster = Cluster::start();
+    let ca = cluster.enable_tls();
+    // A node that trusts the cluster's CA: it connects over TLS and answers.
+    let (site, server) = node_site(&cluster.url(), &cluster);
+    std::fs::copy(&ca, site.path("db-ca.pem")).unwrap();
+    let with_ca = |site: &Site| {
+        let text = std::fs::read_to_string(&site.config).unwrap().replace(
+            "password-file = \"db.password\"\n",
+            "password-file = \"db.password\"\nca-file = \"db-ca.pem\"\n",
+        );
+        std::fs::write(&site.config, text).unwrap();
+    };
+    with_ca(&site);
+    let node = site.start();
+    let (_, multi) = site.issue(&["alice", "--multi", "--service", "vpn"]);
+    assert_eq!(
+        code(&auth(&server, SECRET, "alice", &multi)),
+        "Access-Accept"
+    );
+    let ssl = cluster.psql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND usename = 'sparekey'");
+    assert_ne!(ssl, "0", "the node's connections use TLS");
+    drop(node);
+
+    // A node that trusts another CA: the server's certificate does not verify, and
+    // sparekeyd does not start (nothing is sent to a server it cannot trust).
+    let (other, _) = node_site(&cluster.url(), &cluster);
+    let out = std::process::Command::new("openssl")
+        .current_dir(other.dir.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "db-ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=another CA",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    with_ca(&other);
+    let started = std::process::Command::new(sparekey_tests::bins::bin("sparekeyd"))
+        .arg("--config")
+        .arg(&other.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&started.stderr);
+    assert!(!started.status.success(), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+}
