@@ -5,6 +5,7 @@
 //! transaction reads the user's state, asks [`crate::decision`], and applies what it says.
 //! SQLite ([`sqlite`]) is the implementation today; no SQL leaves it.
 
+pub mod events;
 #[cfg(feature = "postgresql")]
 pub mod postgres;
 pub mod sqlite;

@@ -8,7 +8,8 @@ use crate::audit::{Action, AuditEvent};
 use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
 use crate::host::{check_name, Host};
 use crate::store::{
-    BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
+    events, BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store,
+    StoreCounts,
 };
 use crate::{Credential, Error, SiteKey, Time};
 use postgres::{Client, Row, Transaction};
@@ -17,14 +18,6 @@ use sparekey_conf::Kind;
 /// The credentials that could still be redeemed at $1, as [`Credential::is_active`] says.
 const ACTIVE_AT_1: &str =
     "revoked_at IS NULL AND not_after > $1 AND (max_uses IS NULL OR used < max_uses)";
-
-fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEvent {
-    let mut e = AuditEvent::new(cred.issued_at, action, origin.actor, &cred.user)
-        .credential(&cred.id)
-        .source(origin.source);
-    e.reason = cred.reason.clone();
-    e
-}
 
 pub(super) fn insert_credential(
     tx: &mut Transaction<'_>,
@@ -194,14 +187,7 @@ impl Store for PgStore {
                 .map_err(&fail)?
                 .map(|r| host(&r));
             let serial = match found {
-                Some(h) if h.revoked_at.is_none() => {
-                    return Err(Error::Refused(format!(
-                        "host {name:?} is enrolled already (enrollment {}, {}, by {}); revoke it first (sparekeyctl host revoke {name}) to make a new host file, which ends the old one",
-                        h.serial,
-                        crate::rfc3339(h.enrolled_at),
-                        h.enrolled_by
-                    )))
-                }
+                Some(h) if h.revoked_at.is_none() => return Err(events::enrolled_already(&h)),
                 Some(h) => h.serial.saturating_add(1),
                 None => 1,
             };
@@ -211,11 +197,7 @@ impl Store for PgStore {
             )
             .map_err(pg)
             .map_err(&fail)?;
-            events.push(
-                AuditEvent::new(now, Action::Enroll, origin.actor, name)
-                    .source(origin.source)
-                    .reason(&format!("enrollment {serial}")),
-            );
+            events.push(events::enrolled(name, serial, now, origin));
             Ok(Host {
                 name: name.to_string(),
                 serial,
@@ -247,9 +229,7 @@ impl Store for PgStore {
                 .map(|r| host(&r))
                 .filter(|h| h.revoked_at.is_none())
             else {
-                return Err(Error::NotFound(format!(
-                    "no enrolled host {name:?}; see sparekeyctl host list"
-                )));
+                return Err(events::no_such_host(name));
             };
             tx.execute(
                 "UPDATE hosts SET revoked_at = $2 WHERE name = $1",
@@ -306,7 +286,7 @@ impl Store for PgStore {
         let fail = failed(self, "store a new credential");
         self.write("store a new credential", |tx, events| {
             insert_credential(tx, &key, cred).map_err(&fail)?;
-            events.push(issue_event(cred, Action::Issue, origin));
+            events.push(events::issued(cred, Action::Issue, origin, &[]));
             Ok(())
         })
         .map(|_| ())
@@ -325,15 +305,7 @@ impl Store for PgStore {
             let ended =
                 end_credentials(tx, &key, &new.user, None, Some(new.kind), now).map_err(&fail)?;
             insert_credential(tx, &key, new).map_err(&fail)?;
-            let mut e = issue_event(new, Action::Replace, origin);
-            if !ended.is_empty() {
-                let why = format!("replaces {}", ended.join(", "));
-                e.reason = Some(match &new.reason {
-                    Some(r) => format!("{r} ({why})"),
-                    None => why,
-                });
-            }
-            events.push(e);
+            events.push(events::issued(new, Action::Replace, origin, &ended));
             Ok(ended)
         })
         .map(|(ended, _)| ended)
@@ -355,17 +327,9 @@ impl Store for PgStore {
             lock_user(tx, user).map_err(&fail)?;
             let ended = end_credentials(tx, &key, user, id, kind, now).map_err(&fail)?;
             if let (Some(id), true) = (id, ended.is_empty()) {
-                return Err(Error::NotFound(format!(
-                    "user {user:?} has no active credential with id {id:?}"
-                )));
+                return Err(events::no_such_credential(user, id));
             }
-            for cid in &ended {
-                let mut e = AuditEvent::new(now, action, origin.actor, user)
-                    .credential(cid)
-                    .source(origin.source);
-                e.reason = reason.map(str::to_string);
-                events.push(e);
-            }
+            events.extend(events::ended(user, &ended, action, now, origin, reason));
             Ok(ended)
         })
         .map(|(ended, _)| ended)
@@ -522,15 +486,7 @@ impl Store for PgStore {
             )
             .map_err(pg)
             .map_err(&fail)?;
-            let why = format!(
-                "{removed} events up to seq {seq} (older than {}) removed; the chain now starts after it",
-                crate::rfc3339(before)
-            );
-            events.push(
-                AuditEvent::new(now, Action::Prune, origin.actor, "-")
-                    .source(origin.source)
-                    .reason(&why),
-            );
+            events.push(events::pruned(removed, seq, before, now, origin));
             Ok(removed)
         })
         .map(|(n, _)| n)

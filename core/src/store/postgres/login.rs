@@ -211,22 +211,8 @@ fn keep_reply(
         &[&PRUNE_REPLIES, &now.timestamp()],
     )
     .map_err(pg)?;
-    let (credential, not_after, counted, activates, reason) = match verdict {
-        Verdict::Accepted {
-            credential,
-            not_after,
-            counted,
-            activates,
-            ..
-        } => (
-            Some(credential.as_str()),
-            Some(not_after.timestamp()),
-            *counted,
-            *activates,
-            None,
-        ),
-        Verdict::Rejected(r) => (None, None, false, false, Some(r.as_str())),
-    };
+    let (credential, not_after, counted, activates, reason) =
+        crate::store::events::reply_columns(verdict);
     tx.execute(
         "INSERT INTO replies (key, until, credential, not_after, counted, activates, reason) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until, credential = EXCLUDED.credential, not_after = EXCLUDED.not_after, counted = EXCLUDED.counted, activates = EXCLUDED.activates, reason = EXCLUDED.reason",
         &[&replay.key, &replay.until.timestamp(), &credential, &not_after, &counted, &activates, &reason],

@@ -7,7 +7,8 @@ use crate::audit::{Action, AuditEvent};
 use crate::decision::{Decision, FailureCounts, StateQuery, UserState};
 use crate::host::Host;
 use crate::store::{
-    BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store, StoreCounts,
+    events, BatchWrite, Generations, LoginSnapshot, Origin, RedeemRequest, Redeemed, Store,
+    StoreCounts,
 };
 use crate::{Credential, Error, SiteKey, Time};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -39,14 +40,6 @@ const ALL_CREDENTIALS_SQL: &str = concat!(
     credential_columns!(),
     " FROM credentials ORDER BY issued_at DESC, rowid DESC"
 );
-
-fn issue_event(cred: &Credential, action: Action, origin: Origin<'_>) -> AuditEvent {
-    let mut e = AuditEvent::new(cred.issued_at, action, origin.actor, &cred.user)
-        .credential(&cred.id)
-        .source(origin.source);
-    e.reason = cred.reason.clone();
-    e
-}
 
 fn insert_credential(tx: &Transaction<'_>, key: &SiteKey, c: &Credential) -> rusqlite::Result<()> {
     tx.prepare_cached(concat!(
@@ -270,7 +263,7 @@ impl Store for SqliteStore {
         self.write("store a new credential", |tx, events| {
             insert_credential(tx, &key, cred)
                 .map_err(store_error(&path, "store a new credential"))?;
-            events.push(issue_event(cred, Action::Issue, origin));
+            events.push(events::issued(cred, Action::Issue, origin, &[]));
             Ok(())
         })
         .map(|_| ())
@@ -289,15 +282,7 @@ impl Store for SqliteStore {
             let ended =
                 end_credentials(tx, &key, &new.user, None, Some(new.kind), now).map_err(&sql)?;
             insert_credential(tx, &key, new).map_err(&sql)?;
-            let mut e = issue_event(new, Action::Replace, origin);
-            if !ended.is_empty() {
-                let why = format!("replaces {}", ended.join(", "));
-                e.reason = Some(match &new.reason {
-                    Some(r) => format!("{r} ({why})"),
-                    None => why,
-                });
-            }
-            events.push(e);
+            events.push(events::issued(new, Action::Replace, origin, &ended));
             Ok(ended)
         })
         .map(|(ended, _)| ended)
@@ -319,17 +304,9 @@ impl Store for SqliteStore {
             let ended = end_credentials(tx, &key, user, id, kind, now)
                 .map_err(store_error(&path, "end credentials"))?;
             if let (Some(id), true) = (id, ended.is_empty()) {
-                return Err(Error::NotFound(format!(
-                    "user {user:?} has no active credential with id {id:?}"
-                )));
+                return Err(events::no_such_credential(user, id));
             }
-            for cid in &ended {
-                let mut e = AuditEvent::new(now, action, origin.actor, user)
-                    .credential(cid)
-                    .source(origin.source);
-                e.reason = reason.map(str::to_string);
-                events.push(e);
-            }
+            events.extend(events::ended(user, &ended, action, now, origin, reason));
             Ok(ended)
         })
         .map(|(ended, _)| ended)
@@ -483,16 +460,9 @@ impl Store for SqliteStore {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?1)")
                 .and_then(|mut st| st.execute(params![mac]))
                 .map_err(&sql)?;
-            let why = format!(
-                "{removed} events up to seq {seq} (older than {}) removed; the chain now starts after it",
-                crate::rfc3339(before)
-            );
-            events.push(
-                AuditEvent::new(now, Action::Prune, origin.actor, "-")
-                    .source(origin.source)
-                    .reason(&why),
-            );
-            Ok(u64::try_from(removed).unwrap_or(0))
+            let removed = u64::try_from(removed).unwrap_or(0);
+            events.push(events::pruned(removed, seq, before, now, origin));
+            Ok(removed)
         })
         .map(|(n, _)| n)
     }

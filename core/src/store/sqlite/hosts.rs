@@ -3,7 +3,7 @@
 use super::{rows, store_error, SqliteStore};
 use crate::audit::{Action, AuditEvent};
 use crate::host::{check_name, Host};
-use crate::store::Origin;
+use crate::store::{events, Origin};
 use crate::{Error, Time};
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -38,14 +38,7 @@ impl SqliteStore {
         self.write("enroll a host", |tx, events| {
             let sql = store_error(&path, "enroll a host");
             let serial = match read_host(tx, name).map_err(&sql)? {
-                Some(h) if h.revoked_at.is_none() => {
-                    return Err(Error::Refused(format!(
-                        "host {name:?} is enrolled already (enrollment {}, {}, by {}); revoke it first (sparekeyctl host revoke {name}) to make a new host file, which ends the old one",
-                        h.serial,
-                        crate::rfc3339(h.enrolled_at),
-                        h.enrolled_by
-                    )))
-                }
+                Some(h) if h.revoked_at.is_none() => return Err(events::enrolled_already(&h)),
                 Some(h) => h.serial.saturating_add(1),
                 None => 1,
             };
@@ -54,11 +47,7 @@ impl SqliteStore {
             )
             .and_then(|mut st| st.execute(params![name, serial, now.timestamp(), origin.actor]))
             .map_err(&sql)?;
-            events.push(
-                AuditEvent::new(now, Action::Enroll, origin.actor, name)
-                    .source(origin.source)
-                    .reason(&format!("enrollment {serial}")),
-            );
+            events.push(events::enrolled(name, serial, now, origin));
             Ok(Host {
                 name: name.to_string(),
                 serial,
@@ -85,9 +74,7 @@ impl SqliteStore {
                 .map_err(&sql)?
                 .filter(|h| h.revoked_at.is_none())
             else {
-                return Err(Error::NotFound(format!(
-                    "no enrolled host {name:?}; see sparekeyctl host list"
-                )));
+                return Err(events::no_such_host(name));
             };
             tx.prepare_cached("UPDATE hosts SET revoked_at = ?2 WHERE name = ?1")
                 .and_then(|mut st| st.execute(params![name, now.timestamp()]))

@@ -191,22 +191,8 @@ fn keep_reply(
         "DELETE FROM replies WHERE id IN (SELECT id FROM replies ORDER BY id LIMIT ?1) AND until <= ?2",
     )?
     .execute(params![PRUNE_REPLIES, now.timestamp()])?;
-    let (credential, not_after, counted, activates, reason) = match verdict {
-        Verdict::Accepted {
-            credential,
-            not_after,
-            counted,
-            activates,
-            ..
-        } => (
-            Some(credential.as_str()),
-            Some(not_after.timestamp()),
-            *counted,
-            *activates,
-            None,
-        ),
-        Verdict::Rejected(r) => (None, None, false, false, Some(r.as_str())),
-    };
+    let (credential, not_after, counted, activates, reason) =
+        crate::store::events::reply_columns(verdict);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO replies (key, until, credential, not_after, counted, activates, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
