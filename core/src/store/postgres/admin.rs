@@ -300,8 +300,9 @@ impl Store for PgStore {
     ) -> Result<Vec<String>, Error> {
         let key = self.key.clone();
         let fail = failed(self, "replace a credential");
+        let st = &self.statements;
         self.write("replace a credential", |tx, events| {
-            lock_user(tx, &new.user).map_err(&fail)?;
+            lock_user(tx, st, &new.user).map_err(&fail)?;
             let ended =
                 end_credentials(tx, &key, &new.user, None, Some(new.kind), now).map_err(&fail)?;
             insert_credential(tx, &key, new).map_err(&fail)?;
@@ -323,8 +324,9 @@ impl Store for PgStore {
         let kind = (action == Action::Retire).then_some(Kind::Temporary);
         let key = self.key.clone();
         let fail = failed(self, "end credentials");
+        let st = &self.statements;
         self.write("end credentials", |tx, events| {
-            lock_user(tx, user).map_err(&fail)?;
+            lock_user(tx, st, user).map_err(&fail)?;
             let ended = end_credentials(tx, &key, user, id, kind, now).map_err(&fail)?;
             if let (Some(id), true) = (id, ended.is_empty()) {
                 return Err(events::no_such_credential(user, id));
@@ -349,8 +351,9 @@ impl Store for PgStore {
 
     fn unlock(&mut self, user: &str, now: Time, origin: Origin<'_>) -> Result<usize, Error> {
         let fail = failed(self, "clear a lockout");
+        let st = &self.statements;
         self.write("clear a lockout", |tx, events| {
-            lock_user(tx, user).map_err(&fail)?;
+            lock_user(tx, st, user).map_err(&fail)?;
             let n: i64 = tx
                 .query_one(
                     "SELECT COALESCE(SUM(count), 0)::BIGINT FROM failures WHERE user_name = $1",

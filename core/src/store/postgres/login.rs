@@ -3,7 +3,7 @@
 //! the batch a cache writes, and the answers kept for retransmits.
 
 use super::rows::{self, CREDENTIAL_COLUMNS};
-use super::{read_generation, PgStore, ATTEMPTS};
+use super::{read_generation, PgStore, Statements, ATTEMPTS};
 use crate::decision::{Decision, FailureCounts, Reason, StateQuery, UserState};
 use crate::store::{
     failure_rows, BatchWrite, Generations, LoginSnapshot, RedeemRequest, Redeemed, Replay,
@@ -31,31 +31,50 @@ pub(super) fn pg(e: postgres::Error) -> String {
 
 /// Takes `user`'s lock until the transaction ends: redeems, failures and unlocks of one
 /// user take turns across every node.
-pub(super) fn lock_user(tx: &mut Transaction<'_>, user: &str) -> Result<(), String> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&user],
-    )
-    .map(|_| ())
-    .map_err(pg)
+pub(super) fn lock_user(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
+    user: &str,
+) -> Result<(), String> {
+    let s = st
+        .get(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .map_err(pg)?;
+    tx.execute(&s, &[&user]).map(|_| ()).map_err(pg)
 }
 
-/// The state `query` asks for, inside whatever transaction `c` is in.
-pub(super) fn read_state(
-    c: &mut impl GenericClient,
+/// The state `query` asks for, inside `tx`, its statements prepared once per connection.
+fn read_state(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
     key: &SiteKey,
     query: &StateQuery<'_>,
 ) -> Result<UserState, String> {
-    let credentials = c
-        .query(
-            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_name IN ($1, '*') AND not_after > $2"),
-            &[&query.user, &query.ended_after.timestamp()],
-        )
+    let creds = st
+        .get(tx, &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_name IN ($1, '*') AND not_after > $2"))
+        .map_err(pg)?;
+    let credentials = tx
+        .query(&creds, &[&query.user, &query.ended_after.timestamp()])
         .map_err(pg)?
         .iter()
         .map(|r| rows::credential(r, key))
         .collect::<Result<Vec<_>, _>>()?;
-    let failures = read_failures(c, query.user, query.failures_after)?;
+    let fails = st
+        .get(
+            tx,
+            "SELECT at, count FROM failures WHERE user_name = $1 AND at > $2 ORDER BY at",
+        )
+        .map_err(pg)?;
+    let failures = tx
+        .query(&fails, &[&query.user, &query.failures_after.timestamp()])
+        .map_err(pg)?
+        .iter()
+        .map(|r| {
+            (
+                rows::time(r.get::<_, i64>(0)),
+                u32::try_from(r.get::<_, i64>(1).max(0)).unwrap_or(u32::MAX),
+            )
+        })
+        .collect();
     Ok(UserState {
         credentials,
         failures,
@@ -136,6 +155,7 @@ fn change_credential(
 /// Applies `decision`'s effects. Ok(false): a conditional write found its row changed.
 fn apply(
     tx: &mut Transaction<'_>,
+    st: &Statements,
     key: &SiteKey,
     decision: &Decision,
     user: &str,
@@ -151,16 +171,15 @@ fn apply(
         }
     }
     if let Some((at, forget_to)) = effects.count_failure {
-        tx.execute(
-            "DELETE FROM failures WHERE user_name = $1 AND at <= $2",
-            &[&user, &forget_to.timestamp()],
-        )
-        .map_err(pg)?;
-        tx.execute(
-            "INSERT INTO failures (user_name, at) VALUES ($1, $2)",
-            &[&user, &at.timestamp()],
-        )
-        .map_err(pg)?;
+        let forget = st
+            .get(tx, "DELETE FROM failures WHERE user_name = $1 AND at <= $2")
+            .map_err(pg)?;
+        tx.execute(&forget, &[&user, &forget_to.timestamp()])
+            .map_err(pg)?;
+        let count = st
+            .get(tx, "INSERT INTO failures (user_name, at) VALUES ($1, $2)")
+            .map_err(pg)?;
+        tx.execute(&count, &[&user, &at.timestamp()]).map_err(pg)?;
     }
     Ok(true)
 }
@@ -168,14 +187,15 @@ fn apply(
 /// The answer kept for `replay`, if it is still kept at `now`.
 fn replayed(
     tx: &mut Transaction<'_>,
+    st: &Statements,
     replay: &Replay<'_>,
     now: Time,
 ) -> Result<Option<Decision>, String> {
+    let kept = st
+        .get(tx, "SELECT credential, not_after, counted, activates, reason FROM replies WHERE key = $1 AND until > $2")
+        .map_err(pg)?;
     let Some(r) = tx
-        .query_opt(
-            "SELECT credential, not_after, counted, activates, reason FROM replies WHERE key = $1 AND until > $2",
-            &[&replay.key, &now.timestamp()],
-        )
+        .query_opt(&kept, &[&replay.key, &now.timestamp()])
         .map_err(pg)?
     else {
         return Ok(None);
@@ -232,8 +252,8 @@ impl PgStore {
                 .read_only(true)
                 .start()
                 .map_err(pg)?;
-            let generation = read_generation(&mut tx).map_err(pg)?;
-            let state = read_state(&mut tx, &self.key, query)?;
+            let generation = read_generation(&mut tx, &self.statements).map_err(pg)?;
+            let state = read_state(&mut tx, &self.statements, &self.key, query)?;
             tx.commit().map_err(pg)?;
             Ok(LoginSnapshot { state, generation })
         })();
@@ -250,18 +270,19 @@ impl PgStore {
             let mut known = request.known.map(|k| (k.generation, decide(&k.state)));
             let key = self.key.clone();
             let fail = failed(self, "redeem a code");
+            let st = &self.statements;
             let out = self.transact("redeem a code", |tx, events| {
-                lock_user(tx, request.login.user).map_err(&fail)?;
+                lock_user(tx, st, request.login.user).map_err(&fail)?;
                 if let Some(replay) = &request.replay {
-                    if let Some(first) = replayed(tx, replay, request.now).map_err(&fail)? {
+                    if let Some(first) = replayed(tx, st, replay, request.now).map_err(&fail)? {
                         events.extend(first.events().map(|e| request.event(e)));
                         return Ok(Some(first));
                     }
                 }
-                let generation = read_generation(tx).map_err(pg).map_err(&fail)?;
+                let generation = read_generation(tx, st).map_err(pg).map_err(&fail)?;
                 let decision = match known.take() {
                     Some((g, d)) if g == generation => d,
-                    _ => decide(&read_state(tx, &key, &request.query).map_err(&fail)?),
+                    _ => decide(&read_state(tx, st, &key, &request.query).map_err(&fail)?),
                 };
                 if !decision.effects.spend_use && decision.effects.start_window.is_none() {
                     // Nothing spent (a refusal, a counted wrong code, an uncapped accept):
@@ -271,7 +292,7 @@ impl PgStore {
                         .map_err(pg)
                         .map_err(&fail)?;
                 }
-                if !apply(tx, &key, &decision, request.login.user).map_err(&fail)? {
+                if !apply(tx, st, &key, &decision, request.login.user).map_err(&fail)? {
                     return Ok(None);
                 }
                 if let (Some(replay), true) = (&request.replay, decision.effects.change_state()) {
@@ -314,6 +335,7 @@ impl PgStore {
         per_user.sort_by(|a, b| a.0.cmp(b.0));
         let node = self.node.clone();
         let fail = failed(self, "write a batch of failures and audit events");
+        let st = &self.statements;
         let ((), generations) = self.write("write a batch of failures and audit events", |tx, events| {
             if !durable {
                 // An answering turn's failures (many a second): committed without waiting
@@ -325,13 +347,14 @@ impl PgStore {
                     .map_err(&fail)?;
             }
             for (user, (at, count)) in &per_user {
-                lock_user(tx, user).map_err(&fail)?;
-                tx.execute(
-                    "INSERT INTO failures (user_name, at, count) VALUES ($1, $2, $3)",
-                    &[user, &at.timestamp(), &i64::from(*count)],
-                )
-                .map_err(pg)
-                .map_err(&fail)?;
+                lock_user(tx, st, user).map_err(&fail)?;
+                let insert = st
+                    .get(tx, "INSERT INTO failures (user_name, at, count) VALUES ($1, $2, $3)")
+                    .map_err(pg)
+                    .map_err(&fail)?;
+                tx.execute(&insert, &[user, &at.timestamp(), &i64::from(*count)])
+                    .map_err(pg)
+                    .map_err(&fail)?;
             }
             // Old failures go with the durable half-second writes, not with every turn's.
             if let Some(oldest) = oldest.filter(|_| durable) {

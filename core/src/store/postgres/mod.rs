@@ -38,6 +38,33 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// changed.
 pub(super) const ATTEMPTS: usize = 3;
 
+/// The statements prepared on the current connection, by their text: each is parsed by
+/// the server once per connection, not at every use (a round trip saved per statement).
+#[derive(Default)]
+pub(super) struct Statements(RefCell<std::collections::HashMap<String, postgres::Statement>>);
+
+impl Statements {
+    /// `sql`, prepared on `tx`'s connection the first time.
+    pub(super) fn get(
+        &self,
+        tx: &mut Transaction<'_>,
+        sql: &str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.0.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let prepared = tx.prepare(sql)?;
+        self.0
+            .borrow_mut()
+            .insert(sql.to_string(), prepared.clone());
+        Ok(prepared)
+    }
+
+    fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
+}
+
 /// One connection to the shared store.
 pub struct PgStore {
     config: Config,
@@ -53,6 +80,8 @@ pub struct PgStore {
     node: String,
     /// The generation as last read, while no NOTIFY said it moved.
     generation: Cell<Option<i64>>,
+    /// What is prepared on the connection.
+    pub(super) statements: Statements,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -144,6 +173,7 @@ impl PgStore {
             store_id: RefCell::new(String::new()),
             node,
             generation: Cell::new(None),
+            statements: Statements::default(),
         };
         drop(store.client()?);
         Ok(store)
@@ -206,6 +236,7 @@ impl PgStore {
             }
             *known = id;
             self.generation.set(None);
+            self.statements.clear();
             *slot = Some(client);
         }
         RefMut::filter_map(slot, Option::as_mut).map_err(|_| Error::Store {
@@ -226,14 +257,14 @@ impl PgStore {
         let fail = |e: postgres::Error| (e.is_closed(), self.error_text(operation, &e));
         let outcome = (|| {
             let mut tx = client.transaction().map_err(fail)?;
-            let before = read_generation(&mut tx).map_err(fail)?;
+            let before = read_generation(&mut tx, &self.statements).map_err(fail)?;
             let mut events = Vec::new();
             let Some(out) = f(&mut tx, &mut events).map_err(|e| (false, e))? else {
                 tx.rollback().map_err(fail)?;
                 return Ok(None);
             };
-            let after = read_generation(&mut tx).map_err(fail)?;
-            append_events(&mut tx, &self.key, &mut events).map_err(fail)?;
+            let after = read_generation(&mut tx, &self.statements).map_err(fail)?;
+            append_events(&mut tx, &self.statements, &self.key, &mut events).map_err(fail)?;
             tx.commit().map_err(fail)?;
             Ok(Some((out, Generations { before, after }, events)))
         })();
@@ -322,12 +353,15 @@ impl PgStore {
     }
 }
 
-pub(super) fn read_generation(tx: &mut Transaction<'_>) -> Result<i64, postgres::Error> {
-    tx.query_one(
+pub(super) fn read_generation(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
+) -> Result<i64, postgres::Error> {
+    let s = st.get(
+        tx,
         "SELECT value FROM sparekey_meta WHERE key = 'generation'",
-        &[],
-    )
-    .map(|r| r.get(0))
+    )?;
+    tx.query_one(&s, &[]).map(|r| r.get(0))
 }
 
 /// Appends `events` to the chain, under its lock: each one's HMAC over the previous one's
@@ -335,14 +369,17 @@ pub(super) fn read_generation(tx: &mut Transaction<'_>) -> Result<i64, postgres:
 /// a store copied from SQLite keeps its chain.
 fn append_events(
     tx: &mut Transaction<'_>,
+    st: &Statements,
     key: &SiteKey,
     events: &mut [AuditEvent],
 ) -> Result<(), postgres::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
-    let last = tx.query_opt("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
+    let lock = st.get(tx, "SELECT pg_advisory_xact_lock($1)")?;
+    tx.execute(&lock, &[&AUDIT_LOCK])?;
+    let head = st.get(tx, "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")?;
+    let last = tx.query_opt(&head, &[])?;
     let (mut seq, mut prev): (i64, Vec<u8>) = match last {
         Some(r) => (r.get(0), r.get(1)),
         None => {
@@ -353,7 +390,8 @@ fn append_events(
             (seq, anchor.map(|r| r.get(0)).unwrap_or_default())
         }
     };
-    let insert = tx.prepare(
+    let insert = st.get(
+        tx,
         "INSERT INTO audit (seq, time, action, actor, subject, credential, service, source, reason, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )?;
     for e in events.iter_mut() {
