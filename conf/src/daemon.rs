@@ -1,10 +1,10 @@
-//! The schema of sparekey.toml: store, admin socket and roles, audit, RADIUS listeners and clients.
+//! The schema of sparekey.toml: store, admin socket and roles, audit, member-host [site] (the
+//! `[radius]` table is in `radius.rs`).
 
 use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
 
-use crate::Cidr;
 
 /// Where sparekey.toml lives unless told otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sparekey/sparekey.toml";
@@ -26,7 +26,7 @@ pub struct DaemonConfig {
     pub audit: AuditConfig,
     /// The RADIUS responder.
     #[serde(default)]
-    pub radius: RadiusConfig,
+    pub radius: crate::RadiusConfig,
     /// On a member host: the site that checks codes (absent: this host is its own site).
     #[serde(default)]
     pub site: Option<SiteConfig>,
@@ -276,69 +276,6 @@ pub const MIN_AUDIT_KEEP: crate::Duration = crate::Duration::from_secs(86_400);
 
 fn yes() -> bool {
     true
-}
-
-/// `[radius]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RadiusConfig {
-    /// UDP addresses to answer on, e.g. "127.0.0.1:1812" or "[::1]:1812". Empty: RADIUS off.
-    #[serde(default)]
-    pub listen: Vec<Spanned<String>>,
-    /// How long the answer to a request that changed state (a single-use or capped code, a
-    /// first use) is kept for its retransmits, in the store (default 60s; 5s to 1h).
-    #[serde(default = "default_replay_window")]
-    pub replay_window: Spanned<crate::Duration>,
-    /// NAS clients allowed to ask.
-    #[serde(default)]
-    pub client: Vec<RadiusClientConfig>,
-}
-
-impl Default for RadiusConfig {
-    fn default() -> Self {
-        RadiusConfig {
-            listen: Vec::new(),
-            replay_window: default_replay_window(),
-            client: Vec::new(),
-        }
-    }
-}
-
-/// The shortest and longest `[radius] replay-window`.
-pub const REPLAY_WINDOW_RANGE: (crate::Duration, crate::Duration) = (
-    crate::Duration::from_secs(5),
-    crate::Duration::from_secs(3600),
-);
-
-fn default_replay_window() -> Spanned<crate::Duration> {
-    Spanned::new(0..0, crate::Duration::from_secs(60))
-}
-
-/// `[[radius.client]]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RadiusClientConfig {
-    /// A name for logs and the audit log.
-    pub name: Spanned<String>,
-    /// An IP address or CIDR block, e.g. "192.0.2.10" or "192.0.2.0/24".
-    pub address: Cidr,
-    /// A file holding the shared secret; refused when readable by group or others.
-    /// Relative paths are resolved against sparekey.toml's directory by [`crate::load`].
-    /// None only for `member-hosts`, whose secrets come from the site key.
-    #[serde(default)]
-    pub secret_file: Option<Spanned<PathBuf>>,
-    /// The service name policies match for this client, e.g. "vpn". Not for
-    /// `member-hosts`, whose requests name their PAM service.
-    #[serde(default)]
-    pub service: Option<Spanned<String>>,
-    /// Drop requests without a valid Message-Authenticator (default true; always for
-    /// `member-hosts`).
-    #[serde(default = "yes")]
-    pub require_message_authenticator: bool,
-    /// The addresses are enrolled member hosts (pam_sparekey in member mode): each one's
-    /// secret is derived from the site key and the name its NAS-Identifier gives.
-    #[serde(default)]
-    pub member_hosts: bool,
 }
 
 /// A `[site] servers` entry split into its host and port: "site1:1812", "192.0.2.5",

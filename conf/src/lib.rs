@@ -12,14 +12,21 @@ mod duration;
 mod error;
 mod load;
 mod policy;
+mod radius;
+mod radius_checks;
+mod reply;
 mod secret_file;
 
 pub use cidr::Cidr;
 pub use daemon::{
-    split_server, AdminConfig, AdminRole, AuditConfig, DaemonConfig, RadiusClientConfig,
-    RadiusConfig, RoleAction, SiteConfig, StoreBackend, StoreConfig, DEFAULT_CONFIG_PATH,
-    DEFAULT_SITE_PORT, SITE_TIMEOUT_RANGE,
+    split_server, AdminConfig, AdminRole, AuditConfig, DaemonConfig, RoleAction, SiteConfig,
+    StoreBackend, StoreConfig, DEFAULT_CONFIG_PATH, DEFAULT_SITE_PORT, SITE_TIMEOUT_RANGE,
 };
+pub use radius::{
+    ClientMode, MessageAuthenticatorRule, RadiusClientConfig, RadiusConfig, UpstreamConfig,
+    DEFAULT_APPEND_DELIMITER, DEFAULT_CHALLENGE_PROMPT, DEFAULT_PRIMARY_PAM_SERVICE,
+};
+pub use reply::{ReplyAttribute, ReplyValue, StandardReply};
 pub use diagnostic::Diagnostic;
 pub use duration::{Duration, MAX_LIFETIME};
 pub use error::Error;

@@ -3,7 +3,6 @@
 use crate::{DaemonConfig, Diagnostic, Error, PolicyFile, MAX_LIFETIME};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Both files, parsed and checked, with every relative path resolved against sparekey.toml's directory.
@@ -182,6 +181,7 @@ fn check_policy(path: &Path, src: &str, file: &PolicyFile, diags: &mut Vec<Diagn
                 format!("policy {name:?} applies to nobody: give `users` or `groups`"),
             );
         }
+        crate::reply::check_replies(name, &p.reply, &mut err);
         if p.services.is_empty() {
             err(p.name.span(), format!("policy {name:?} allows no service: list at least one in `services`, e.g. [\"sshd\", \"vpn\"]"));
         }
@@ -301,88 +301,8 @@ fn check_daemon(
             );
         }
     }
-    let window = *d.radius.replay_window.get_ref();
-    let (shortest, longest) = crate::daemon::REPLAY_WINDOW_RANGE;
-    if !(shortest..=longest).contains(&window) {
-        err(
-            d.radius.replay_window.span(),
-            format!("replay-window {window} is out of range; expected {shortest} to {longest}"),
-        );
-    }
-    for l in &d.radius.listen {
-        if l.get_ref().parse::<SocketAddr>().is_err() {
-            err(
-                l.span(),
-                format!(
-                    "expected an address and port like 127.0.0.1:1812 or [::1]:1812, found {:?}",
-                    l.get_ref()
-                ),
-            );
-        }
-    }
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut clients = HashSet::new();
-    let mut addresses: Vec<(crate::Cidr, &str)> = Vec::new();
-    for c in &d.radius.client {
-        if let Some((_, other)) = addresses.iter().find(|(a, _)| *a == c.address) {
-            err(
-                c.name.span(),
-                format!(
-                    "RADIUS client {:?} has the same address {} as client {other:?}; expected each address block once",
-                    c.name.get_ref(),
-                    c.address
-                ),
-            );
-        }
-        addresses.push((c.address, c.name.get_ref()));
-        let name = c.name.get_ref();
-        match (&c.secret_file, c.member_hosts) {
-            (Some(f), false) => {
-                if let Err(problem) = crate::check_secret_file(&base.join(f.get_ref())) {
-                    err(f.span(), problem);
-                }
-            }
-            (None, false) => err(
-                c.name.span(),
-                format!("RADIUS client {name:?} needs a `secret-file`, e.g. \"/etc/sparekey/{name}.secret\" (or `member-hosts = true` for enrolled member hosts)"),
-            ),
-            (Some(f), true) => err(
-                f.span(),
-                format!("RADIUS client {name:?} has `member-hosts = true`, so its secrets come from the site key and each host's name; expected no `secret-file`"),
-            ),
-            (None, true) => {}
-        }
-        if c.member_hosts && !c.require_message_authenticator {
-            err(
-                c.name.span(),
-                format!("RADIUS client {name:?} has `member-hosts = true`, whose requests always carry Message-Authenticator; expected no `require-message-authenticator = false`"),
-            );
-        }
-        if !clients.insert(c.name.get_ref().as_str()) {
-            err(
-                c.name.span(),
-                format!(
-                    "RADIUS client {:?} is defined twice; names must be unique",
-                    c.name.get_ref()
-                ),
-            );
-        }
-        match (&c.service, c.member_hosts) {
-            (Some(service), true) => err(
-                service.span(),
-                format!("RADIUS client {name:?} has `member-hosts = true`, whose requests name their PAM service; expected no `service`"),
-            ),
-            (Some(service), false) if service.get_ref().trim().is_empty() => err(
-                service.span(),
-                format!("RADIUS client {name:?} needs a `service`, e.g. \"vpn\""),
-            ),
-            (None, false) => err(
-                c.name.span(),
-                format!("RADIUS client {name:?} needs a `service`, e.g. \"vpn\""),
-            ),
-            _ => {}
-        }
-    }
+    crate::radius_checks::check_radius(&d.radius, base, &mut err);
     if let Some(site) = &d.site {
         check_site(site, &mut err);
     }
@@ -495,6 +415,10 @@ fn resolve_paths(d: &mut DaemonConfig, base: &Path) {
             let absolute = base.join(f.get_ref());
             *f.get_mut() = absolute;
         }
+    }
+    for u in &mut d.radius.upstream {
+        let absolute = base.join(u.secret_file.get_ref());
+        *u.secret_file.get_mut() = absolute;
     }
     if let Some(site) = d.site.as_mut() {
         let absolute = base.join(site.host_file.get_ref());
@@ -742,7 +666,11 @@ mod tests {
         let cfg = f.load().unwrap();
         let c = &cfg.daemon.radius.client[0];
         assert_eq!(c.secret_file.as_ref().unwrap().get_ref(), &p);
-        assert!(c.require_message_authenticator, "on by default");
+        assert_eq!(
+            *c.require_message_authenticator.get_ref(),
+            crate::MessageAuthenticatorRule::Required,
+            "on by default"
+        );
         assert_eq!(c.address.prefix(), 24);
     }
 

@@ -127,6 +127,9 @@ pub struct Policy {
     /// Failed attempts allowed per window before temporary codes are refused for the user.
     #[serde(default)]
     pub lockout: Lockout,
+    /// RADIUS attributes added to the Access-Accept of a code login under this policy.
+    #[serde(default)]
+    pub reply: Vec<crate::ReplyAttribute>,
 }
 
 impl Policy {

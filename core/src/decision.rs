@@ -149,6 +149,9 @@ pub enum Verdict {
         /// The uses a counted credential has left after this one (None: uncounted, or an
         /// answer given again to a retransmit, which does not know).
         uses_left: Option<u32>,
+        /// The policy the login was decided under, whose RADIUS reply attributes the
+        /// Access-Accept carries (None: an answer given again to a retransmit).
+        policy: Option<String>,
     },
     /// Refused, with the precise reason (for the audit log, never for the person).
     Rejected(Reason),
@@ -518,6 +521,7 @@ fn accept(cred: &Credential, policy: &Policy, now: Time) -> Decision {
             counted,
             activates,
             uses_left: cred.uses_left().map(|n| n.saturating_sub(1)),
+            policy: Some(policy.name().to_string()),
         },
         effects: Effects {
             spend_use: counted,

@@ -150,6 +150,7 @@ fn right_code_is_accepted_until_expiry() {
             counted: true,
             activates: false,
             uses_left: Some(0),
+            policy: Some("staff".into()),
         }
     );
 }
@@ -516,6 +517,7 @@ fn activation_on_first_use_starts_the_window_then() {
             counted: true,
             activates: true,
             uses_left: Some(0),
+            policy: Some("staff".into()),
         }
     );
     assert_eq!(

@@ -158,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
                     // Member hosts' secrets come from the site key; their requests name
                     // their service and always carry Message-Authenticator.
                     assert!(c.secret_file.is_none() && c.service.is_none());
-                    assert!(c.require_message_authenticator);
+                    assert_eq!(*c.require_message_authenticator.get_ref(), sparekey_conf::MessageAuthenticatorRule::Required);
                 } else {
                     let service = c.service.as_ref().expect("a NAS client has a service");
                     assert!(!service.get_ref().trim().is_empty());

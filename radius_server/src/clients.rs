@@ -2,12 +2,13 @@
 //! up front) and looked up per datagram by source address, the longest matching prefix first.
 
 use crate::Error;
-use sparekey_conf::{Cidr, RadiusConfig};
+use sparekey_conf::{Cidr, ClientMode, MessageAuthenticatorRule, RadiusConfig};
 use sparekey_radius_codec::{MessageAuthenticatorPolicy, SharedSecret};
 use std::io::Read;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 /// Secrets shorter than this work but are reported at load: guessable offline from one packet.
@@ -28,7 +29,70 @@ pub struct RadiusClient {
     /// Its shared secret, or where the secrets come from.
     pub secret: ClientSecret,
     /// Whether Access-Requests without Message-Authenticator are dropped.
-    pub message_authenticator: MessageAuthenticatorPolicy,
+    pub message_authenticator: AuthenticatorRule,
+    /// How its requests are answered: mode, password check, upstream, accounting.
+    pub modes: ClientModes,
+}
+
+/// A client's `mode` and the keys that go with it, as configured.
+#[derive(Debug, Clone, Default)]
+pub struct ClientModes {
+    /// What the User-Password carries.
+    pub mode: ClientMode,
+    /// challenge and append: the PAM service that checks passwords.
+    pub primary_pam_service: String,
+    /// challenge: the Access-Challenge's Reply-Message.
+    pub challenge_prompt: String,
+    /// append: what separates password and code.
+    pub append_delimiter: String,
+    /// The upstream that answers users without a usable code.
+    pub upstream: Option<String>,
+    /// Whether Accounting-Requests are answered.
+    pub accounting: bool,
+}
+
+/// When a client's Access-Requests must carry Message-Authenticator.
+#[derive(Debug)]
+pub enum AuthenticatorRule {
+    /// Always.
+    Required,
+    /// Checked when present.
+    IfPresent,
+    /// Checked when present, and required once one request carried one (`seen`, shared
+    /// by every answering thread, kept over a reload).
+    Auto {
+        /// Whether a request of this client carried one.
+        seen: AtomicBool,
+    },
+}
+
+impl AuthenticatorRule {
+    /// The policy for the next request.
+    pub fn policy(&self) -> MessageAuthenticatorPolicy {
+        match self {
+            AuthenticatorRule::Required => MessageAuthenticatorPolicy::Required,
+            AuthenticatorRule::IfPresent => MessageAuthenticatorPolicy::IfPresent,
+            AuthenticatorRule::Auto { seen } if seen.load(Ordering::Relaxed) => {
+                MessageAuthenticatorPolicy::Required
+            }
+            AuthenticatorRule::Auto { .. } => MessageAuthenticatorPolicy::IfPresent,
+        }
+    }
+
+    /// Notes that a verified request carried a Message-Authenticator; true when that
+    /// switches an "auto" client to requiring it (once).
+    pub fn carried_one(&self) -> bool {
+        match self {
+            AuthenticatorRule::Auto { seen } => {
+                !seen.load(Ordering::Relaxed) && !seen.swap(true, Ordering::Relaxed)
+            }
+            _ => false,
+        }
+    }
+
+    fn seen(&self) -> bool {
+        matches!(self, AuthenticatorRule::Auto { seen } if seen.load(Ordering::Relaxed))
+    }
 }
 
 /// Where the secret of a client's requests comes from.
@@ -99,14 +163,41 @@ impl ClientTable {
                     .map(|s| s.get_ref().clone())
                     .unwrap_or_default(),
                 secret,
-                message_authenticator: if c.require_message_authenticator || c.member_hosts {
-                    MessageAuthenticatorPolicy::Required
-                } else {
-                    MessageAuthenticatorPolicy::IfPresent
+                message_authenticator: match c.require_message_authenticator.get_ref() {
+                    _ if c.member_hosts => AuthenticatorRule::Required,
+                    MessageAuthenticatorRule::Required => AuthenticatorRule::Required,
+                    MessageAuthenticatorRule::IfPresent => AuthenticatorRule::IfPresent,
+                    MessageAuthenticatorRule::Auto => AuthenticatorRule::Auto {
+                        seen: AtomicBool::new(false),
+                    },
+                },
+                modes: ClientModes {
+                    mode: *c.mode.get_ref(),
+                    primary_pam_service: c.primary_pam_service().to_string(),
+                    challenge_prompt: c.challenge_prompt().to_string(),
+                    append_delimiter: c.append_delimiter().to_string(),
+                    upstream: c.upstream.as_ref().map(|u| u.get_ref().clone()),
+                    accounting: c.accounting,
                 },
             });
         }
         Ok((ClientTable::new(clients), warnings))
+    }
+
+    /// Keeps what "auto" clients of `previous` learnt (that they send Message-Authenticator)
+    /// for the clients of this table with the same name and address.
+    pub fn carry_over(&self, previous: &ClientTable) {
+        for c in &self.clients {
+            let AuthenticatorRule::Auto { seen } = &c.message_authenticator else {
+                continue;
+            };
+            let learnt = previous.clients.iter().any(|p| {
+                p.name == c.name && p.address == c.address && p.message_authenticator.seen()
+            });
+            if learnt {
+                seen.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The client `ip` belongs to: of all blocks containing it, the one with the longest prefix.
@@ -186,7 +277,8 @@ mod tests {
             address: address.parse().unwrap(),
             service: "vpn".into(),
             secret: ClientSecret::Shared(SharedSecret::new(b"0123456789abcdef").unwrap()),
-            message_authenticator: MessageAuthenticatorPolicy::Required,
+            message_authenticator: AuthenticatorRule::Required,
+            modes: ClientModes::default(),
         }
     }
 

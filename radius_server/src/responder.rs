@@ -6,20 +6,22 @@
 //! through the [`Verifier`]. Every
 //! reply carries Message-Authenticator as its first attribute (the codec puts it there).
 
-use crate::clients::{ClientSecret, ClientTable, RadiusClient};
+use crate::clients::{AuthenticatorRule, ClientSecret, ClientTable, RadiusClient};
 use crate::dedup::{ReplyCache, RequestKey};
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
 use crate::verifier::MemberHost;
 use crate::verifier::{retransmit_key, CodeRequest, Verifier};
 use crate::Error;
-use sparekey_conf::Config;
+use sparekey_conf::{Config, ReplyAttribute};
 use sparekey_core::{rfc3339, Code, Time, Verdict};
 use sparekey_radius_codec::{
     attr, Code as PacketCode, Error as WireError, PacketRef, ReplyBuilder, SharedSecret,
     MAX_PACKET_LEN,
 };
 
+#[path = "accounting.rs"]
+mod accounting;
 #[path = "member.rs"]
 mod member;
 
@@ -101,6 +103,8 @@ pub struct Stats {
     pub errors: u64,
     /// From a member-hosts client, naming no enrolled host (or none at all).
     pub unknown_host: u64,
+    /// Accounting-Response sent (fresh, not replayed).
+    pub accounted: u64,
 }
 
 /// The responder of one answering thread (one socket): its duplicate cache, log limiters and
@@ -184,11 +188,19 @@ impl<V: Verifier> Responder<V> {
             }
         };
         let code = packet.code();
-        if !matches!(code, PacketCode::AccessRequest | PacketCode::StatusServer) {
+        let accounting = code == PacketCode::AccountingRequest;
+        if accounting && !client.modes.accounting {
             self.stats.unsupported += 1;
-            self.note(client, &at, &format!("{code} is not answered (sparekeyd answers Access-Request and Status-Server only)"));
+            self.note(client, &at, "Accounting-Request is not answered: this client has no `accounting = true`");
             return None;
         }
+        if !accounting && !matches!(code, PacketCode::AccessRequest | PacketCode::StatusServer) {
+            self.stats.unsupported += 1;
+            self.note(client, &at, &format!("{code} is not answered (sparekeyd answers Access-Request, Status-Server, and Accounting-Request from clients with accounting = true)"));
+            return None;
+        }
+        // Requests whose replies the duplicate cache keeps for their retransmits.
+        let kept = code != PacketCode::StatusServer;
         let key = RequestKey {
             source: from,
             identifier: packet.identifier(),
@@ -198,9 +210,8 @@ impl<V: Verifier> Responder<V> {
         // cache drops a new request before any crypto; a retransmit's kept reply is sent only
         // once its Message-Authenticator checks (below), so a packet with its key but other
         // content (no or a forged Message-Authenticator) gets nothing.
-        let cached = code == PacketCode::AccessRequest && self.cache.get(&key, now).is_some();
-        if code == PacketCode::AccessRequest && !cached && !self.cache.has_room(MAX_PACKET_LEN, now)
-        {
+        let cached = kept && self.cache.get(&key, now).is_some();
+        if kept && !cached && !self.cache.has_room(MAX_PACKET_LEN, now) {
             self.stats.cache_full += 1;
             self.note(client, &at, "dropped: the duplicate cache is full of replies from the last 5 s (a flood from this client?)");
             return None;
@@ -215,24 +226,51 @@ impl<V: Verifier> Responder<V> {
         };
         let secret = peer.secret();
         self.stats.verified += 1;
-        if let Err(e) = packet.verify_request(secret, client.message_authenticator) {
+        let verified = if accounting {
+            packet.verify_accounting_request(secret)
+        } else {
+            packet.verify_request(secret, client.message_authenticator.policy())
+        };
+        if let Err(e) = verified {
             self.stats.bad_authenticator += 1;
             let why = match e {
+                WireError::BadRequestAuthenticator => "dropped Accounting-Request with a wrong Request Authenticator: is the client's shared secret the one in the secret file?".to_string(),
                 WireError::MissingMessageAuthenticator {
                     code: PacketCode::StatusServer,
                 } => "dropped Status-Server without Message-Authenticator: Status-Server always needs one (RFC 5997), whatever the client's require-message-authenticator".to_string(),
-                WireError::MissingMessageAuthenticator { .. } => format!("dropped {code} without Message-Authenticator (this client must send one: require-message-authenticator = true)"),
+                WireError::MissingMessageAuthenticator { .. } => match client.message_authenticator {
+                    AuthenticatorRule::Auto { .. } => format!("dropped {code} without Message-Authenticator (require-message-authenticator = \"auto\", and this client has sent one before)"),
+                    _ => format!("dropped {code} without Message-Authenticator (this client must send one: require-message-authenticator = true)"),
+                },
                 WireError::BadMessageAuthenticator => format!("dropped {code} with a wrong Message-Authenticator: is the client's shared secret the one in the secret file?"),
                 e => format!("dropped {code}: {e}"),
             };
             self.note(client, &at, &why);
             return None;
         }
+        if !accounting
+            && packet.message_authenticator().is_some()
+            && client.message_authenticator.carried_one()
+        {
+            (at.log)(&format!(
+                "radius: client {} ({}) sent a Message-Authenticator: from now on its Access-Requests without one are dropped (require-message-authenticator = \"auto\")",
+                source::printable(client.name.as_bytes()),
+                at.from
+            ));
+        }
         if cached {
             self.stats.duplicates += 1;
             return self.cache.get(&key, now);
         }
-        let built = if code == PacketCode::StatusServer {
+        let built = if accounting {
+            match self.account(client, secret, &packet, &at) {
+                Some(built) => built,
+                None => {
+                    self.stats.errors += 1;
+                    return None;
+                }
+            }
+        } else if code == PacketCode::StatusServer {
             self.stats.status_server += 1;
             status_reply(secret, &packet)
         } else {
@@ -256,7 +294,7 @@ impl<V: Verifier> Responder<V> {
                 return None;
             }
         };
-        let reply = if code == PacketCode::AccessRequest {
+        let reply = if kept {
             match self.cache.insert(key, reply, now) {
                 Ok(stored) => return Some(stored),
                 Err(reply) => reply,
@@ -307,9 +345,15 @@ impl<V: Verifier> Responder<V> {
             replay_window: snap.config.daemon.radius.replay_window.get_ref().as_secs(),
         };
         match self.verifier.verify(&snap.config.policy, &request, at.wall) {
-            Ok(Verdict::Accepted { not_after, .. }) => {
+            Ok(Verdict::Accepted {
+                not_after, policy, ..
+            }) => {
                 self.stats.accepted += 1;
-                Some(accept(secret, packet, not_after, at.wall))
+                let replies = policy
+                    .as_deref()
+                    .and_then(|name| snap.config.policy.by_name(name))
+                    .map_or(&[][..], |p| &p.reply[..]);
+                Some(accept(secret, packet, not_after, at.wall, replies))
             }
             Ok(Verdict::Rejected(_)) => {
                 // The precise reason is in the audit log, written by the store.
@@ -387,19 +431,34 @@ fn reject(
 }
 
 /// An Access-Accept whose Session-Timeout ends no later than the code (at least 1 s).
+/// With the reply attributes of the policy the login was decided under.
 fn accept(
     secret: &SharedSecret,
     packet: &PacketRef<'_>,
     not_after: Time,
     wall: Time,
+    replies: &[ReplyAttribute],
 ) -> Result<Vec<u8>, WireError> {
     let mut b = ReplyBuilder::accept(packet, secret);
     b.add_u32(attr::SESSION_TIMEOUT, session_timeout(not_after, wall))?
         .add_str(
             attr::REPLY_MESSAGE,
             &format!("Code accepted; valid until {}", rfc3339(not_after)),
-        )?
-        .copy_proxy_state(packet)?;
+        )?;
+    for r in replies {
+        let value = r.value_bytes();
+        match (&r.attribute, &r.vendor, &r.vendor_type) {
+            (Some(a), _, _) => b.add(a.get_ref().type_number(), &value)?,
+            // Checked by sparekey-conf: 1..=u32::MAX and 1..=255.
+            (None, Some(v), Some(t)) => b.add_vendor_attribute(
+                u32::try_from(*v.get_ref()).unwrap_or(0),
+                u8::try_from(*t.get_ref()).unwrap_or(0),
+                &value,
+            )?,
+            _ => continue,
+        };
+    }
+    b.copy_proxy_state(packet)?;
     Ok(b.finish())
 }
 

@@ -1,7 +1,7 @@
 //! The responder's decisions, datagram by datagram, with a scripted verifier and fixed times.
 
 use super::*;
-use crate::clients::{ClientSecret, RadiusClient};
+use crate::clients::{AuthenticatorRule, ClientModes, ClientSecret, RadiusClient};
 use crate::dedup::TTL;
 use crate::verifier::{MemberHost, MemberLogin};
 use crate::Error;
@@ -23,6 +23,7 @@ type Seen = (String, String, String, Vec<u8>);
 struct Script {
     answers: VecDeque<Result<Verdict, String>>,
     seen: Vec<Seen>,
+    recorded: Vec<sparekey_core::AuditEvent>,
 }
 
 impl Script {
@@ -30,6 +31,7 @@ impl Script {
         Script {
             answers: answers.into(),
             seen: Vec::new(),
+            recorded: Vec::new(),
         }
     }
 }
@@ -87,6 +89,11 @@ impl Verifier for Script {
         panic!("no member-hosts client here")
     }
 
+    fn record(&mut self, event: sparekey_core::AuditEvent) -> Result<(), Error> {
+        self.recorded.push(event);
+        Ok(())
+    }
+
     fn record_offline(
         &mut self,
         _: &MemberLogin<'_>,
@@ -114,7 +121,11 @@ fn client(name: &str, address: &str, ma: MessageAuthenticatorPolicy) -> RadiusCl
         address: address.parse().unwrap(),
         service: "vpn".into(),
         secret: ClientSecret::Shared(SharedSecret::new(SECRET).unwrap()),
-        message_authenticator: ma,
+        message_authenticator: match ma {
+            MessageAuthenticatorPolicy::Required => AuthenticatorRule::Required,
+            MessageAuthenticatorPolicy::IfPresent => AuthenticatorRule::IfPresent,
+        },
+        modes: ClientModes::default(),
     }
 }
 
@@ -165,6 +176,7 @@ fn accepted(until: Time) -> Result<Verdict, String> {
         counted: false,
         activates: false,
         uses_left: None,
+        policy: None,
     })
 }
 

@@ -129,6 +129,10 @@ pub trait Verifier {
     /// host); returns how many were ended.
     fn retire(&mut self, login: &MemberLogin<'_>, now: Time) -> Result<usize, Error>;
 
+    /// Writes `event` to the audit log before the request it answers is answered
+    /// (accounting's session start and stop).
+    fn record(&mut self, event: AuditEvent) -> Result<(), Error>;
+
     /// Records an offline login that a member host let in, in the audit log.
     fn record_offline(
         &mut self,
@@ -143,12 +147,27 @@ pub trait Verifier {
 /// events of the hot path are written by [`SharedVerifier::flush`], which a background
 /// thread calls every [`FLUSH_INTERVAL`], an audit read through the admin socket, and
 /// sparekeyd at shutdown.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SharedVerifier {
     site: Arc<Site>,
     redeemer: SharedRedeemer,
     /// Journal entries of what this thread's answers since the last settle rest on.
     turn: JournalEntries,
+    /// This thread's own store connection for [`Verifier::record`], opened when first
+    /// needed and again after a failure.
+    recorder: Option<Box<dyn sparekey_core::store::Store>>,
+}
+
+impl Clone for SharedVerifier {
+    /// Another thread's verifier over the same hot path (with no connection of its own yet).
+    fn clone(&self) -> Self {
+        SharedVerifier {
+            site: self.site.clone(),
+            redeemer: self.redeemer.clone(),
+            turn: JournalEntries::default(),
+            recorder: None,
+        }
+    }
 }
 
 /// How often gathered audit events are written to the store (and syslog).
@@ -161,6 +180,7 @@ impl SharedVerifier {
             site: site.clone(),
             redeemer: site.redeemer().clone(),
             turn: JournalEntries::default(),
+            recorder: None,
         }
     }
 
@@ -280,6 +300,18 @@ impl Verifier for SharedVerifier {
             Some(RETIRE_REASON),
         )?;
         Ok(ended.len())
+    }
+
+    fn record(&mut self, event: AuditEvent) -> Result<(), Error> {
+        let store = match self.recorder.as_mut() {
+            Some(store) => store,
+            None => self.recorder.insert(self.site.open_store()?),
+        };
+        let written = store.record(event);
+        if written.is_err() {
+            self.recorder = None;
+        }
+        Ok(written?)
     }
 
     fn record_offline(

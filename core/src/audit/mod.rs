@@ -49,6 +49,12 @@ pub enum Action {
     OfflineLogin,
     /// A store was copied into this one (`sparekeyd --import-sqlite`).
     Import,
+    /// A NAS reported a session's start or stop, or its own accounting on or off.
+    Accounting,
+    /// A request was passed on to an upstream RADIUS server (the usual MFA).
+    Forward,
+    /// A password checked through PAM (challenge and append modes) was refused.
+    PasswordRefused,
 }
 
 impl Action {
@@ -72,6 +78,9 @@ impl Action {
             Action::OfflineRespond => "offline-respond",
             Action::OfflineLogin => "offline-login",
             Action::Import => "import",
+            Action::Accounting => "accounting",
+            Action::Forward => "forward",
+            Action::PasswordRefused => "password-refused",
         }
     }
 
@@ -95,6 +104,9 @@ impl Action {
             Action::OfflineRespond,
             Action::OfflineLogin,
             Action::Import,
+            Action::Accounting,
+            Action::Forward,
+            Action::PasswordRefused,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -56,6 +56,14 @@ pub const NAS_IDENTIFIER: u8 = 32;
 pub const PROXY_STATE: u8 = 33;
 /// Acct-Session-Id (44, RFC 2866).
 pub const ACCT_SESSION_ID: u8 = 44;
+/// Acct-Status-Type (RFC 2866 §5.1).
+pub const ACCT_STATUS_TYPE: u8 = 40;
+/// Acct-Session-Time, seconds (RFC 2866 §5.7).
+pub const ACCT_SESSION_TIME: u8 = 46;
+/// Acct-Terminate-Cause (RFC 2866 §5.10).
+pub const ACCT_TERMINATE_CAUSE: u8 = 49;
+/// Framed-Pool (RFC 2869 §5.18).
+pub const FRAMED_POOL: u8 = 88;
 /// Event-Timestamp (55, RFC 2869).
 pub const EVENT_TIMESTAMP: u8 = 55;
 /// CHAP-Challenge (60, RFC 2865).

@@ -175,6 +175,19 @@ macro_rules! attribute_methods {
             Ok(self)
         }
 
+        /// Appends a Vendor-Specific attribute of `vendor` holding one sub-attribute
+        /// (Fortinet-Group-Name, PaloAlto-User-Group, ...).
+        pub fn add_vendor_attribute(
+            &mut self,
+            vendor: u32,
+            sub_type: u8,
+            value: &[u8],
+        ) -> Result<&mut Self, Error> {
+            let v = crate::member::any_vendor_value(vendor, sub_type, value)?;
+            self.writer.add(crate::attr::VENDOR_SPECIFIC, &v)?;
+            Ok(self)
+        }
+
         /// Appends a 32-bit big-endian integer attribute (Session-Timeout, NAS-Port, ...).
         pub fn add_u32(&mut self, attr_type: u8, value: u32) -> Result<&mut Self, Error> {
             self.writer.add_u32(attr_type, value)?;

@@ -85,6 +85,9 @@ pub enum Error {
     BadMessageAuthenticator,
     /// The Response Authenticator does not match the packet, request and shared secret.
     BadResponseAuthenticator,
+    /// An Accounting-Request's Request Authenticator does not match the packet and shared
+    /// secret (RFC 2866 §3).
+    BadRequestAuthenticator,
     /// The operation is not defined for packets of this code.
     UnsupportedCode {
         /// Code of the packet.
@@ -184,6 +187,9 @@ impl fmt::Display for Error {
             ),
             Error::BadMessageAuthenticator => f.write_str(
                 "Message-Authenticator does not match the packet and shared secret",
+            ),
+            Error::BadRequestAuthenticator => f.write_str(
+                "the Accounting-Request's Request Authenticator does not match the packet and shared secret",
             ),
             Error::BadResponseAuthenticator => f.write_str(
                 "Response Authenticator does not match the packet, request and shared secret",

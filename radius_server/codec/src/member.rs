@@ -119,6 +119,12 @@ impl Refusal {
 /// The value of a Vendor-Specific attribute carrying sparekey's sub-attribute `sub_type`
 /// with `value` (at most 247 bytes, so that the attribute fits in 255).
 pub fn vendor_value(sub_type: u8, value: &[u8]) -> Result<Vec<u8>, Error> {
+    any_vendor_value(VENDOR_ID, sub_type, value)
+}
+
+/// The value of a Vendor-Specific attribute (RFC 2865 §5.26) of `vendor` holding one
+/// sub-attribute of `sub_type`.
+pub fn any_vendor_value(vendor: u32, sub_type: u8, value: &[u8]) -> Result<Vec<u8>, Error> {
     let len = u8::try_from(value.len() + 2)
         .ok()
         .filter(|l| usize::from(*l) + 4 <= attr::MAX_VALUE_LEN)
@@ -127,7 +133,7 @@ pub fn vendor_value(sub_type: u8, value: &[u8]) -> Result<Vec<u8>, Error> {
             length: value.len() + 6,
         })?;
     let mut v = Vec::with_capacity(value.len() + 6);
-    v.extend_from_slice(&VENDOR_ID.to_be_bytes());
+    v.extend_from_slice(&vendor.to_be_bytes());
     v.push(sub_type);
     v.push(len);
     v.extend_from_slice(value);

@@ -49,7 +49,10 @@ impl<'s> ReplyBuilder<'s> {
         with_message_authenticator: bool,
     ) -> Result<Self, Error> {
         match code {
-            Code::AccessAccept | Code::AccessReject | Code::AccessChallenge => Ok(ReplyBuilder {
+            Code::AccessAccept
+            | Code::AccessReject
+            | Code::AccessChallenge
+            | Code::AccountingResponse => Ok(ReplyBuilder {
                 writer: Writer::new(
                     code,
                     identifier,
@@ -62,7 +65,7 @@ impl<'s> ReplyBuilder<'s> {
         }
     }
 
-    fn for_request(code: Code, request: &PacketRef<'_>, secret: &'s SharedSecret) -> Self {
+    pub(crate) fn for_request(code: Code, request: &PacketRef<'_>, secret: &'s SharedSecret) -> Self {
         ReplyBuilder {
             writer: Writer::new(code, request.identifier(), request.authenticator(), true),
             secret,

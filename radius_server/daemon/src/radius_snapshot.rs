@@ -32,6 +32,7 @@ impl Shared {
         }
         let clients = match ClientTable::load(&config.daemon.radius) {
             Ok((table, warnings)) => {
+                table.carry_over(&current.clients);
                 for w in warnings {
                     log(&w);
                 }

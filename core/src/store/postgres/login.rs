@@ -208,6 +208,7 @@ fn replayed(
             counted: r.get(2),
             activates: r.get(3),
             uses_left: None,
+            policy: None,
         },
         _ => Verdict::Rejected(
             r.get::<_, Option<String>>(4)

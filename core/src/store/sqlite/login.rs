@@ -169,6 +169,7 @@ fn replayed(
             counted,
             activates,
             uses_left: None,
+            policy: None,
         },
         _ => Verdict::Rejected(
             reason
