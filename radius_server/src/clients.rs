@@ -3,12 +3,13 @@
 
 use crate::Error;
 use sparekey_conf::{Cidr, ClientMode, MessageAuthenticatorRule, RadiusConfig};
-use sparekey_radius_codec::{MessageAuthenticatorPolicy, SharedSecret};
+use sparekey_radius_codec::{MessageAuthenticatorPolicy, PacketRef, SharedSecret};
 use std::io::Read;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Secrets shorter than this work but are reported at load: guessable offline from one packet.
@@ -107,18 +108,71 @@ pub enum ClientSecret {
     MemberHosts,
 }
 
+/// One `[[radius.upstream]]`, ready to send to.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Its name.
+    pub name: String,
+    /// Its address (a name resolved when the configuration was loaded).
+    pub address: SocketAddr,
+    /// The secret shared with it.
+    pub secret: SharedSecret,
+    /// How long to wait for an answer to one send.
+    pub timeout: Duration,
+    /// Sends after the first.
+    pub retries: u32,
+    /// Whether one of its answers carried Message-Authenticator: from then on, answers
+    /// without one are refused (most MFA servers send it; FreeRADIUS 3.2.1 only when told).
+    signs: AtomicBool,
+}
+
+impl Upstream {
+    /// Whether its answers must carry Message-Authenticator.
+    pub fn requires_message_authenticator(&self) -> bool {
+        self.signs.load(Ordering::Relaxed)
+    }
+
+    /// Notes a verified answer of its.
+    pub fn saw_reply(&self, reply: &PacketRef<'_>) {
+        if reply.message_authenticator().is_some() && !self.requires_message_authenticator() {
+            self.signs.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The clients of one configuration.
 #[derive(Debug, Default)]
 pub struct ClientTable {
     /// Most specific prefix first; equal prefixes keep file order.
     clients: Vec<RadiusClient>,
+    /// The upstreams clients name.
+    upstreams: Vec<Upstream>,
 }
 
 impl ClientTable {
     /// A table of these clients.
     pub fn new(mut clients: Vec<RadiusClient>) -> Self {
         clients.sort_by_key(|c| std::cmp::Reverse(c.address.prefix()));
-        ClientTable { clients }
+        ClientTable {
+            clients,
+            upstreams: Vec::new(),
+        }
+    }
+
+    /// With these upstreams.
+    pub fn with_upstreams(mut self, upstreams: Vec<Upstream>) -> Self {
+        self.upstreams = upstreams;
+        self
+    }
+
+    /// The client named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&RadiusClient> {
+        self.clients.iter().find(|c| c.name == name)
+    }
+
+    /// The upstream named `name`.
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == name)
     }
 
     /// Reads every client's secret file. Fails on the first unusable one, naming the client,
@@ -181,7 +235,31 @@ impl ClientTable {
                 },
             });
         }
-        Ok((ClientTable::new(clients), warnings))
+        let mut upstreams = Vec::with_capacity(config.upstream.len());
+        for u in &config.upstream {
+            let name = u.name.get_ref().clone();
+            let problem = |problem: String| Error::Secret {
+                client: format!("upstream {name}"),
+                problem,
+            };
+            let secret = read_secret(u.secret_file.get_ref()).map_err(problem)?;
+            let shown = u.address.get_ref();
+            let (host, port) = sparekey_conf::split_server(shown).map_err(problem)?;
+            let address = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| problem(format!("cannot resolve address {shown:?}: {e}")))?
+                .next()
+                .ok_or_else(|| problem(format!("address {shown:?} resolves to nothing")))?;
+            upstreams.push(Upstream {
+                name,
+                address,
+                secret,
+                timeout: Duration::from_secs(u.timeout.get_ref().as_secs()),
+                retries: *u.retries.get_ref(),
+                signs: AtomicBool::new(false),
+            });
+        }
+        Ok((ClientTable::new(clients).with_upstreams(upstreams), warnings))
     }
 
     /// Keeps what "auto" clients of `previous` learnt (that they send Message-Authenticator)
@@ -196,6 +274,14 @@ impl ClientTable {
             });
             if learnt {
                 seen.store(true, Ordering::Relaxed);
+            }
+        }
+        for u in &self.upstreams {
+            if previous
+                .upstream(&u.name)
+                .is_some_and(|p| p.address == u.address && p.requires_message_authenticator())
+            {
+                u.signs.store(true, Ordering::Relaxed);
             }
         }
     }

@@ -11,10 +11,12 @@ use crate::dedup::{ReplyCache, RequestKey};
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
 use crate::verifier::MemberHost;
-use crate::verifier::{retransmit_key, CodeRequest, Verifier};
+use crate::verifier::Verifier;
 use crate::Error;
-use sparekey_conf::{Config, ReplyAttribute};
-use sparekey_core::{rfc3339, Code, Time, Verdict};
+use crate::deferred::{Deferred, ModeTables};
+use crate::pending::Pending;
+use sparekey_conf::{ClientMode, Config, ReplyAttribute};
+use sparekey_core::{rfc3339, Code, Time};
 use sparekey_radius_codec::{
     attr, Code as PacketCode, Error as WireError, PacketRef, ReplyBuilder, SharedSecret,
     MAX_PACKET_LEN,
@@ -24,6 +26,13 @@ use sparekey_radius_codec::{
 mod accounting;
 #[path = "member.rs"]
 mod member;
+#[path = "modes.rs"]
+mod modes;
+
+pub(crate) use modes::{check_code, Checked};
+
+/// A reply built, or why none could be; `None`: nothing to send.
+type Built = Option<Result<Vec<u8>, WireError>>;
 
 /// Whose secret a request is checked with.
 // One on the stack per datagram, never stored: boxing the host's would cost an allocation.
@@ -105,6 +114,10 @@ pub struct Stats {
     pub unknown_host: u64,
     /// Accounting-Response sent (fresh, not replayed).
     pub accounted: u64,
+    /// Handed to a worker (a password check or an upstream).
+    pub deferred: u64,
+    /// Retransmits of requests a worker has, dropped.
+    pub in_progress: u64,
 }
 
 /// The responder of one answering thread (one socket): its duplicate cache, log limiters and
@@ -117,6 +130,10 @@ pub struct Responder<V> {
     client_log: LogLimiter,
     /// The last reply that is not cached (Status-Server), so `handle` can lend it.
     scratch: Vec<u8>,
+    /// States and requests in work, shared with the other threads and the workers.
+    modes: Arc<ModeTables>,
+    /// Requests handed on since the last [`Responder::take_deferred`].
+    deferred: Vec<Deferred>,
     /// Counters.
     pub stats: Stats,
 }
@@ -135,8 +152,21 @@ impl<V: Verifier> Responder<V> {
             unknown_log: LogLimiter::default(),
             client_log: LogLimiter::default(),
             scratch: Vec::new(),
+            modes: Arc::default(),
+            deferred: Vec::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Shares `tables` (one per sparekeyd) instead of tables of its own.
+    pub fn with_tables(mut self, tables: Arc<ModeTables>) -> Self {
+        self.modes = tables;
+        self
+    }
+
+    /// The requests handed on since the last call, for the workers.
+    pub fn take_deferred(&mut self) -> std::vec::Drain<'_, Deferred> {
+        self.deferred.drain(..)
     }
 
     /// Makes the outcomes behind the replies handed out since the last call outlive a crash
@@ -262,6 +292,21 @@ impl<V: Verifier> Responder<V> {
             self.stats.duplicates += 1;
             return self.cache.get(&key, now);
         }
+        // A client whose requests may go to a worker: a retransmit of one that is there.
+        if !accounting && (client.modes.mode != ClientMode::CodeOnly || client.modes.upstream.is_some()) {
+            match self.modes.pending.get(&key, now) {
+                Pending::New => {}
+                Pending::InProgress => {
+                    self.stats.in_progress += 1;
+                    return None;
+                }
+                Pending::Answered(reply) => {
+                    self.stats.duplicates += 1;
+                    self.scratch = reply;
+                    return Some(&self.scratch);
+                }
+            }
+        }
         let built = if accounting {
             match self.account(client, secret, &packet, &at) {
                 Some(built) => built,
@@ -274,12 +319,15 @@ impl<V: Verifier> Responder<V> {
             self.stats.status_server += 1;
             status_reply(secret, &packet)
         } else {
+            let deferred_before = self.deferred.len();
             let answer = match &peer {
-                Peer::Nas(secret) => self.answer(snap, client, secret, &packet, &at),
+                Peer::Nas(secret) => self.answer_nas(snap, client, secret, &packet, key, &at),
                 Peer::Member(host) => self.answer_member(snap, client, host, &packet, &at),
             };
             match answer {
                 Some(built) => built,
+                // Handed to a worker, which answers.
+                None if self.deferred.len() > deferred_before => return None,
                 None => {
                     self.stats.errors += 1;
                     return None;
@@ -304,68 +352,6 @@ impl<V: Verifier> Responder<V> {
         };
         self.scratch = reply;
         Some(&self.scratch)
-    }
-
-    /// Builds the reply to a verified Access-Request; `None` when nothing should be sent
-    /// (the store or NSS failed: the NAS then retries or asks its other server).
-    fn answer(
-        &mut self,
-        snap: &Snapshot,
-        client: &RadiusClient,
-        secret: &SharedSecret,
-        packet: &PacketRef<'_>,
-        at: &Arrival<'_>,
-    ) -> Option<Result<Vec<u8>, WireError>> {
-        let (user, code) = match code_request(secret, packet) {
-            Ok(found) => found,
-            Err(why) => {
-                self.stats.rejected += 1;
-                self.note(
-                    client,
-                    at,
-                    &format!("Access-Reject without asking the store: {why}"),
-                );
-                return Some(reject(snap, secret, packet));
-            }
-        };
-        let source = source::describe(&client.name, packet);
-        let key = retransmit_key(
-            &client.name,
-            at.from,
-            packet.identifier(),
-            packet.authenticator(),
-        );
-        let request = CodeRequest {
-            user: &user,
-            service: &client.service,
-            host: None,
-            source: &source,
-            code: &code,
-            retransmit_key: &key,
-            replay_window: snap.config.daemon.radius.replay_window.get_ref().as_secs(),
-        };
-        match self.verifier.verify(&snap.config.policy, &request, at.wall) {
-            Ok(Verdict::Accepted {
-                not_after, policy, ..
-            }) => {
-                self.stats.accepted += 1;
-                let replies = policy
-                    .as_deref()
-                    .and_then(|name| snap.config.policy.by_name(name))
-                    .map_or(&[][..], |p| &p.reply[..]);
-                Some(accept(secret, packet, not_after, at.wall, replies))
-            }
-            Ok(Verdict::Rejected(_)) => {
-                // The precise reason is in the audit log, written by the store.
-                self.stats.rejected += 1;
-                Some(reject(snap, secret, packet))
-            }
-            Err(e) => {
-                let user = source::printable(user.as_bytes());
-                self.note(client, at, &format!("no answer to user {user}: {e}"));
-                None
-            }
-        }
     }
 
     /// Logs a problem with a packet from a known client, rate-limited by source address.
@@ -419,7 +405,7 @@ fn status_reply(secret: &SharedSecret, packet: &PacketRef<'_>) -> Result<Vec<u8>
 }
 
 /// An Access-Reject with the generic Reply-Message, whatever the reason.
-fn reject(
+pub(crate) fn reject(
     snap: &Snapshot,
     secret: &SharedSecret,
     packet: &PacketRef<'_>,

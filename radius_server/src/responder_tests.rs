@@ -7,7 +7,8 @@ use crate::verifier::{MemberHost, MemberLogin};
 use crate::Error;
 use chrono::{Duration as Span, TimeZone, Utc};
 use sparekey_conf::PolicyFile;
-use sparekey_core::Reason;
+use sparekey_core::{Reason, Verdict};
+use crate::verifier::CodeRequest;
 use sparekey_radius_codec::{MessageAuthenticatorPolicy, RequestBuilder, SharedSecret};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -19,11 +20,12 @@ const SECRET: &[u8] = b"a-long-enough-test-secret";
 type Seen = (String, String, String, Vec<u8>);
 
 /// A verifier that answers from a script and records every call; checked empty on drop.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Script {
     answers: VecDeque<Result<Verdict, String>>,
     seen: Vec<Seen>,
     recorded: Vec<sparekey_core::AuditEvent>,
+    usable: sparekey_core::decision::Availability,
 }
 
 impl Script {
@@ -32,7 +34,14 @@ impl Script {
             answers: answers.into(),
             seen: Vec::new(),
             recorded: Vec::new(),
+            usable: sparekey_core::decision::Availability::Usable,
         }
+    }
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script::of(Vec::new())
     }
 }
 
@@ -87,6 +96,17 @@ impl Verifier for Script {
 
     fn retire(&mut self, _: &MemberLogin<'_>, _: Time) -> Result<usize, Error> {
         panic!("no member-hosts client here")
+    }
+
+    fn usable(
+        &mut self,
+        _: &PolicyFile,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Time,
+    ) -> Result<sparekey_core::decision::Availability, Error> {
+        Ok(self.usable)
     }
 
     fn record(&mut self, event: sparekey_core::AuditEvent) -> Result<(), Error> {

@@ -125,6 +125,18 @@ pub trait Verifier {
         now: Time,
     ) -> Result<Availability, Error>;
 
+    /// Whether `user` has a code usable on `service` (a NAS's, no host) now, from the
+    /// cache: challenge and append modes ask before checking a password, and every mode
+    /// with an upstream before passing a request on.
+    fn usable(
+        &mut self,
+        policies: &PolicyFile,
+        user: &str,
+        service: &str,
+        source: &str,
+        now: Time,
+    ) -> Result<Availability, Error>;
+
     /// Ends the user's temporary codes (their usual second factor worked on a member
     /// host); returns how many were ended.
     fn retire(&mut self, login: &MemberLogin<'_>, now: Time) -> Result<usize, Error>;
@@ -282,6 +294,24 @@ impl Verifier for SharedVerifier {
             service: login.service,
             host: Some(login.host),
             source: login.source,
+        };
+        Ok(self.redeemer.availability(policies, &login, now)?)
+    }
+
+    fn usable(
+        &mut self,
+        policies: &PolicyFile,
+        user: &str,
+        service: &str,
+        source: &str,
+        now: Time,
+    ) -> Result<Availability, Error> {
+        let login = Login {
+            user,
+            groups: &[],
+            service,
+            host: None,
+            source,
         };
         Ok(self.redeemer.availability(policies, &login, now)?)
     }
