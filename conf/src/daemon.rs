@@ -5,7 +5,6 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
 
-
 /// Where sparekey.toml lives unless told otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sparekey/sparekey.toml";
 

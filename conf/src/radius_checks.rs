@@ -14,7 +14,11 @@ use std::path::Path;
 const MAX_PROMPT_LEN: usize = 253;
 
 /// Checks `[radius]`; `base` is sparekey.toml's directory (secret files are relative to it).
-pub(crate) fn check_radius(r: &RadiusConfig, base: &Path, err: &mut impl FnMut(Range<usize>, String)) {
+pub(crate) fn check_radius(
+    r: &RadiusConfig,
+    base: &Path,
+    err: &mut impl FnMut(Range<usize>, String),
+) {
     let window = *r.replay_window.get_ref();
     let (shortest, longest) = crate::radius::REPLAY_WINDOW_RANGE;
     if !(shortest..=longest).contains(&window) {
@@ -102,12 +106,19 @@ pub(crate) fn check_radius(r: &RadiusConfig, base: &Path, err: &mut impl FnMut(R
 }
 
 /// `mode` and the keys that go with it.
-fn check_mode(r: &RadiusConfig, c: &RadiusClientConfig, err: &mut impl FnMut(Range<usize>, String)) {
+fn check_mode(
+    r: &RadiusConfig,
+    c: &RadiusClientConfig,
+    err: &mut impl FnMut(Range<usize>, String),
+) {
     let name = c.name.get_ref();
     let mode = *c.mode.get_ref();
     if c.member_hosts {
         for (key, span) in [
-            ("mode", (mode != ClientMode::CodeOnly).then(|| c.mode.span())),
+            (
+                "mode",
+                (mode != ClientMode::CodeOnly).then(|| c.mode.span()),
+            ),
             ("upstream", c.upstream.as_ref().map(|u| u.span())),
             ("accounting", c.accounting.then(|| c.name.span())),
         ] {
@@ -117,43 +128,80 @@ fn check_mode(r: &RadiusConfig, c: &RadiusClientConfig, err: &mut impl FnMut(Ran
         }
     }
     let wrong_mode = |key: &str, wants: &str| {
-        format!("`{key}` is for mode = {wants}; RADIUS client {name:?} has mode = \"{}\"", mode.as_str())
+        format!(
+            "`{key}` is for mode = {wants}; RADIUS client {name:?} has mode = \"{}\"",
+            mode.as_str()
+        )
     };
     if let Some(service) = &c.primary_pam_service {
         if mode == ClientMode::CodeOnly {
-            err(service.span(), wrong_mode("primary-pam-service", "\"challenge\" or \"append\""));
+            err(
+                service.span(),
+                wrong_mode("primary-pam-service", "\"challenge\" or \"append\""),
+            );
         }
         let s = service.get_ref();
-        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || s.starts_with('.') {
+        if s.is_empty()
+            || s.len() > 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || s.starts_with('.')
+        {
             err(service.span(), format!("expected a PAM service name (a file in /etc/pam.d: letters, digits, '-', '_', '.'), found {s:?}"));
         }
     }
     if let Some(prompt) = &c.challenge_prompt {
         if mode != ClientMode::Challenge {
-            err(prompt.span(), wrong_mode("challenge-prompt", "\"challenge\""));
+            err(
+                prompt.span(),
+                wrong_mode("challenge-prompt", "\"challenge\""),
+            );
         }
         let p = prompt.get_ref();
-        if p.trim().is_empty() || p.len() > MAX_PROMPT_LEN || p.chars().any(|ch| ch.is_control() && ch != '\n') {
+        if p.trim().is_empty()
+            || p.len() > MAX_PROMPT_LEN
+            || p.chars().any(|ch| ch.is_control() && ch != '\n')
+        {
             err(prompt.span(), format!("expected a prompt of 1 to {MAX_PROMPT_LEN} bytes without control characters, found {p:?}"));
         }
     }
     if let Some(delimiter) = &c.append_delimiter {
         if mode != ClientMode::Append {
-            err(delimiter.span(), wrong_mode("append-delimiter", "\"append\""));
+            err(
+                delimiter.span(),
+                wrong_mode("append-delimiter", "\"append\""),
+            );
         }
         let d = delimiter.get_ref();
         // Codes are letters and digits, typed with spaces or dashes between groups.
         let fits = !d.is_empty()
             && d.len() <= 8
-            && d.chars().all(|ch| ch.is_ascii_graphic() && !ch.is_ascii_alphanumeric() && ch != '-');
+            && d.chars()
+                .all(|ch| ch.is_ascii_graphic() && !ch.is_ascii_alphanumeric() && ch != '-');
         if !fits {
             err(delimiter.span(), format!("expected 1 to 8 printable characters that no code contains (not letters, digits, '-' or spaces), e.g. \",\", found {d:?}"));
         }
     }
     if let Some(upstream) = &c.upstream {
         if r.upstream(upstream.get_ref()).is_none() {
-            let names: Vec<&str> = r.upstream.iter().map(|u| u.name.get_ref().as_str()).collect();
-            err(upstream.span(), format!("unknown upstream {:?}; expected the name of a [[radius.upstream]] ({})", upstream.get_ref(), if names.is_empty() { "there is none".to_string() } else { names.join(", ") }));
+            let names: Vec<&str> = r
+                .upstream
+                .iter()
+                .map(|u| u.name.get_ref().as_str())
+                .collect();
+            err(
+                upstream.span(),
+                format!(
+                    "unknown upstream {:?}; expected the name of a [[radius.upstream]] ({})",
+                    upstream.get_ref(),
+                    if names.is_empty() {
+                        "there is none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            );
         }
     }
 }
@@ -175,10 +223,19 @@ fn check_upstreams(r: &RadiusConfig, base: &Path, err: &mut impl FnMut(Range<usi
         let timeout = *u.timeout.get_ref();
         let (shortest, longest) = UPSTREAM_TIMEOUT_RANGE;
         if !(shortest..=longest).contains(&timeout) {
-            err(u.timeout.span(), format!("timeout {timeout} is out of range; expected {shortest} to {longest}"));
+            err(
+                u.timeout.span(),
+                format!("timeout {timeout} is out of range; expected {shortest} to {longest}"),
+            );
         }
         if *u.retries.get_ref() > MAX_UPSTREAM_RETRIES {
-            err(u.retries.span(), format!("retries {} is out of range; expected 0 to {MAX_UPSTREAM_RETRIES}", u.retries.get_ref()));
+            err(
+                u.retries.span(),
+                format!(
+                    "retries {} is out of range; expected 0 to {MAX_UPSTREAM_RETRIES}",
+                    u.retries.get_ref()
+                ),
+            );
         }
     }
 }

@@ -41,8 +41,8 @@ fn integer(packet: &PacketRef<'_>, attr_type: u8) -> Option<u32> {
 /// What an Accounting-Request says, worded for the audit log's reason; `None` for an
 /// interim update (answered, not recorded). `Err` says why it cannot be recorded.
 pub(crate) fn describe(packet: &PacketRef<'_>) -> Result<Option<String>, String> {
-    let kind = integer(packet, attr::ACCT_STATUS_TYPE)
-        .ok_or("no Acct-Status-Type (or not 4 bytes)")?;
+    let kind =
+        integer(packet, attr::ACCT_STATUS_TYPE).ok_or("no Acct-Status-Type (or not 4 bytes)")?;
     let session = packet
         .attribute(attr::ACCT_SESSION_ID)
         .map_or_else(|| "-".into(), source::printable);
@@ -88,7 +88,11 @@ impl<V: Verifier> Responder<V> {
         let what = match describe(packet) {
             Ok(what) => what,
             Err(why) => {
-                self.note(client, at, &format!("Accounting-Request not answered: {why}"));
+                self.note(
+                    client,
+                    at,
+                    &format!("Accounting-Request not answered: {why}"),
+                );
                 return None;
             }
         };
@@ -101,7 +105,11 @@ impl<V: Verifier> Responder<V> {
                 .source(&source::describe(&client.name, packet))
                 .reason(&what);
             if let Err(e) = self.verifier.record(event) {
-                self.note(client, at, &format!("Accounting-Request not answered, it cannot be recorded: {e}"));
+                self.note(
+                    client,
+                    at,
+                    &format!("Accounting-Request not answered, it cannot be recorded: {e}"),
+                );
                 return None;
             }
         }

@@ -259,7 +259,10 @@ impl ClientTable {
                 signs: AtomicBool::new(false),
             });
         }
-        Ok((ClientTable::new(clients).with_upstreams(upstreams), warnings))
+        Ok((
+            ClientTable::new(clients).with_upstreams(upstreams),
+            warnings,
+        ))
     }
 
     /// Keeps what "auto" clients of `previous` learnt (that they send Message-Authenticator)

@@ -119,13 +119,14 @@ pub struct Finisher<V, P, U> {
 impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
     /// Answers `job` under `snap`: the reply to send to `job.from` (already recorded as the
     /// answer to its retransmits), or `None` (nothing is sent; a retransmit starts afresh).
-    /// `random` gives fresh bytes (States, upstream authenticators).
+    /// `random` gives fresh bytes (States, upstream authenticators); `None` from it means no
+    /// answer (never a guessable State).
     pub fn finish(
         &mut self,
         snap: &Snapshot,
         job: Deferred,
         now: Instant,
-        random: &mut dyn FnMut() -> [u8; 16],
+        random: &mut dyn FnMut() -> Option<[u8; 16]>,
         log: &dyn Fn(&str),
     ) -> Option<Vec<u8>> {
         let reply = self.answer(snap, &job, now, random, log);
@@ -141,7 +142,7 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         snap: &Snapshot,
         job: &Deferred,
         now: Instant,
-        random: &mut dyn FnMut() -> [u8; 16],
+        random: &mut dyn FnMut() -> Option<[u8; 16]>,
         log: &dyn Fn(&str),
     ) -> Option<Vec<u8>> {
         let Some(client) = snap.clients.by_name(&job.client) else {
@@ -165,7 +166,19 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
                 user,
                 password,
                 code,
-            } => self.password(snap, client, secret, &packet, job, user, password, code.as_ref(), now, random, &say),
+            } => self.password(
+                snap,
+                client,
+                secret,
+                &packet,
+                job,
+                user,
+                password,
+                code.as_ref(),
+                now,
+                random,
+                &say,
+            ),
         };
         match built? {
             Ok(reply) => Some(reply),
@@ -188,7 +201,7 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         password: &[u8],
         code: Option<&Code>,
         now: Instant,
-        random: &mut dyn FnMut() -> [u8; 16],
+        random: &mut dyn FnMut() -> Option<[u8; 16]>,
         say: &dyn Fn(&str),
     ) -> Option<Result<Vec<u8>, sparekey_radius_codec::Error>> {
         let rhost = packet
@@ -201,9 +214,14 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
                 let event = AuditEvent::new(job.wall, Action::PasswordRefused, user, user)
                     .service(&client.service)
                     .source(&source::describe(&client.name, packet))
-                    .reason(&format!("PAM service {service}: {why}; no code was checked"));
+                    .reason(&format!(
+                        "PAM service {service}: {why}; no code was checked"
+                    ));
                 if let Err(e) = self.verifier.record(event) {
-                    say(&format!("no answer to user {}: the refused password cannot be recorded: {e}", source::printable(user.as_bytes())));
+                    say(&format!(
+                        "no answer to user {}: the refused password cannot be recorded: {e}",
+                        source::printable(user.as_bytes())
+                    ));
                     return None;
                 }
                 return Some(reject(snap, secret, packet));
@@ -219,7 +237,11 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
                 source: job.from.ip(),
                 user: user.to_string(),
             };
-            let Some(state) = self.tables.states.make(binding, now, random()) else {
+            let Some(random) = random() else {
+                say("no answer: no random bytes for a State");
+                return None;
+            };
+            let Some(state) = self.tables.states.make(binding, now, random) else {
                 say("no answer: the table of challenge States is full");
                 return None;
             };
@@ -232,10 +254,23 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
             return Some(built.map(|()| b.finish()));
         }
         let code = code?;
-        match check_code(&mut self.verifier, snap, client, secret, packet, job.from, job.wall, user, code) {
+        match check_code(
+            &mut self.verifier,
+            snap,
+            client,
+            secret,
+            packet,
+            job.from,
+            job.wall,
+            user,
+            code,
+        ) {
             Checked::Accepted(r) | Checked::Rejected(r) => {
                 if let Err(e) = self.verifier.settle() {
-                    say(&format!("no answer to user {}: {e}", source::printable(user.as_bytes())));
+                    say(&format!(
+                        "no answer to user {}: {e}",
+                        source::printable(user.as_bytes())
+                    ));
                     return None;
                 }
                 Some(r)
@@ -255,7 +290,7 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         secret: &SharedSecret,
         packet: &PacketRef<'_>,
         job: &Deferred,
-        random: &mut dyn FnMut() -> [u8; 16],
+        random: &mut dyn FnMut() -> Option<[u8; 16]>,
         say: &dyn Fn(&str),
     ) -> Option<Result<Vec<u8>, sparekey_radius_codec::Error>> {
         let name = client.modes.upstream.as_deref()?;
@@ -263,8 +298,17 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
             say(&format!("no answer: upstream {name:?} is not configured"));
             return None;
         };
-        let authenticator = random();
-        let request = match forward_request(packet, secret, &upstream.secret, authenticator[0], authenticator) {
+        let Some(authenticator) = random() else {
+            say("not passed on: no random bytes for the Request Authenticator");
+            return None;
+        };
+        let request = match forward_request(
+            packet,
+            secret,
+            &upstream.secret,
+            authenticator[0],
+            authenticator,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 say(&format!("not passed on to upstream {name}: {e}"));
@@ -273,12 +317,21 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         };
         let accept = |reply: &[u8]| {
             reply.get(1) == Some(&authenticator[0])
-                && verify_reply(reply, &authenticator, &upstream.secret, upstream.requires_message_authenticator()).is_ok()
+                && verify_reply(
+                    reply,
+                    &authenticator,
+                    &upstream.secret,
+                    upstream.requires_message_authenticator(),
+                )
+                .is_ok()
         };
         let answer = match self.link.exchange(upstream, &request, &accept) {
             Ok(Some(answer)) => answer,
             Ok(None) => {
-                say(&format!("no answer from upstream {name} ({}), so none to the NAS (it sends again)", upstream.address));
+                say(&format!(
+                    "no answer from upstream {name} ({}), so none to the NAS (it sends again)",
+                    upstream.address
+                ));
                 return None;
             }
             Err(e) => {
@@ -296,9 +349,14 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         let event = AuditEvent::new(job.wall, Action::Forward, &user, &user)
             .service(&client.service)
             .source(&source::describe(&client.name, packet))
-            .reason(&format!("passed on to upstream {name}, which answered {}", verified.code()));
+            .reason(&format!(
+                "passed on to upstream {name}, which answered {}",
+                verified.code()
+            ));
         if let Err(e) = self.verifier.record(event) {
-            say(&format!("no answer to user {user}: the forward cannot be recorded: {e}"));
+            say(&format!(
+                "no answer to user {user}: the forward cannot be recorded: {e}"
+            ));
             return None;
         }
         Some(relay_reply(&verified, packet, secret))

@@ -40,7 +40,12 @@ pub(crate) fn check_code<V: Verifier>(
     code: &Code,
 ) -> Checked {
     let source = source::describe(&client.name, packet);
-    let key = retransmit_key(&client.name, from, packet.identifier(), packet.authenticator());
+    let key = retransmit_key(
+        &client.name,
+        from,
+        packet.identifier(),
+        packet.authenticator(),
+    );
     let request = CodeRequest {
         user,
         service: &client.service,
@@ -82,7 +87,9 @@ impl<V: Verifier> Responder<V> {
     ) -> Built {
         match client.modes.mode {
             ClientMode::CodeOnly => {
-                if client.modes.upstream.is_some() && !self.has_usable_code(snap, client, packet, at)? {
+                if client.modes.upstream.is_some()
+                    && !self.has_usable_code(snap, client, packet, at)?
+                {
                     return self.defer(client, packet, key, at, Work::Upstream);
                 }
                 self.answer_code(snap, client, secret, packet, at)
@@ -105,7 +112,17 @@ impl<V: Verifier> Responder<V> {
             Ok(found) => found,
             Err(why) => return self.refuse(snap, client, secret, packet, at, &why),
         };
-        let checked = check_code(&mut self.verifier, snap, client, secret, packet, at.from, at.wall, &user, &code);
+        let checked = check_code(
+            &mut self.verifier,
+            snap,
+            client,
+            secret,
+            packet,
+            at.from,
+            at.wall,
+            &user,
+            &code,
+        );
         self.checked(client, at, checked)
     }
 
@@ -137,7 +154,11 @@ impl<V: Verifier> Responder<V> {
         why: &str,
     ) -> Built {
         self.stats.rejected += 1;
-        self.note(client, at, &format!("Access-Reject without asking the store: {why}"));
+        self.note(
+            client,
+            at,
+            &format!("Access-Reject without asking the store: {why}"),
+        );
         Some(reject(snap, secret, packet))
     }
 
@@ -157,7 +178,14 @@ impl<V: Verifier> Responder<V> {
                 if client.modes.upstream.is_some() {
                     return self.defer(client, packet, key, at, Work::Upstream);
                 }
-                return self.refuse(snap, client, secret, packet, at, "a State that is not sparekeyd's, and this client has no upstream");
+                return self.refuse(
+                    snap,
+                    client,
+                    secret,
+                    packet,
+                    at,
+                    "a State that is not sparekeyd's, and this client has no upstream",
+                );
             }
             let user = match user_name(packet) {
                 Ok(u) => u,
@@ -169,7 +197,11 @@ impl<V: Verifier> Responder<V> {
                 user: user.to_string(),
             };
             if let Err(refusal) = self.modes.states.take(state, &binding, at.now) {
-                let why = format!("{} (user {})", refusal.describe(), source::printable(user.as_bytes()));
+                let why = format!(
+                    "{} (user {})",
+                    refusal.describe(),
+                    source::printable(user.as_bytes())
+                );
                 return self.refuse(snap, client, secret, packet, at, &why);
             }
             return self.answer_code(snap, client, secret, packet, at);
@@ -178,13 +210,30 @@ impl<V: Verifier> Responder<V> {
             if client.modes.upstream.is_some() {
                 return self.defer(client, packet, key, at, Work::Upstream);
             }
-            return self.refuse(snap, client, secret, packet, at, "no usable code for this user here, and this client has no upstream");
+            return self.refuse(
+                snap,
+                client,
+                secret,
+                packet,
+                at,
+                "no usable code for this user here, and this client has no upstream",
+            );
         }
         let (user, password) = match password_request(secret, packet) {
             Ok(found) => found,
             Err(why) => return self.refuse(snap, client, secret, packet, at, &why),
         };
-        self.defer(client, packet, key, at, Work::Password { user, password, code: None })
+        self.defer(
+            client,
+            packet,
+            key,
+            at,
+            Work::Password {
+                user,
+                password,
+                code: None,
+            },
+        )
     }
 
     /// Append mode: password, delimiter and code in one User-Password (the last delimiter
@@ -202,7 +251,14 @@ impl<V: Verifier> Responder<V> {
             if client.modes.upstream.is_some() {
                 return self.defer(client, packet, key, at, Work::Upstream);
             }
-            return self.refuse(snap, client, secret, packet, at, "no usable code for this user here, and this client has no upstream");
+            return self.refuse(
+                snap,
+                client,
+                secret,
+                packet,
+                at,
+                "no usable code for this user here, and this client has no upstream",
+            );
         }
         let (user, whole) = match password_request(secret, packet) {
             Ok(found) => found,
@@ -210,18 +266,36 @@ impl<V: Verifier> Responder<V> {
         };
         let delimiter = client.modes.append_delimiter.as_bytes();
         let Some(split) = rfind(&whole, delimiter) else {
-            let why = format!("the User-Password of {} has no {:?} between password and code (append-delimiter)", source::printable(user.as_bytes()), client.modes.append_delimiter);
+            let why = format!(
+                "the User-Password of {} has no {:?} between password and code (append-delimiter)",
+                source::printable(user.as_bytes()),
+                client.modes.append_delimiter
+            );
             return self.refuse(snap, client, secret, packet, at, &why);
         };
         let code = match Code::from_input(&whole[split + delimiter.len()..]) {
             Ok(c) => c,
             Err(e) => {
-                let why = format!("what follows the last {:?} in the User-Password of {} is not a code: {e}", client.modes.append_delimiter, source::printable(user.as_bytes()));
+                let why = format!(
+                    "what follows the last {:?} in the User-Password of {} is not a code: {e}",
+                    client.modes.append_delimiter,
+                    source::printable(user.as_bytes())
+                );
                 return self.refuse(snap, client, secret, packet, at, &why);
             }
         };
         let password = Zeroizing::new(whole[..split].to_vec());
-        self.defer(client, packet, key, at, Work::Password { user, password, code: Some(code) })
+        self.defer(
+            client,
+            packet,
+            key,
+            at,
+            Work::Password {
+                user,
+                password,
+                code: Some(code),
+            },
+        )
     }
 
     /// Whether the request's user has a code usable through this client now (from the
@@ -237,10 +311,20 @@ impl<V: Verifier> Responder<V> {
             return Some(false);
         };
         let source = source::describe(&client.name, packet);
-        match self.verifier.usable(&snap.config.policy, user, &client.service, &source, at.wall) {
+        match self
+            .verifier
+            .usable(&snap.config.policy, user, &client.service, &source, at.wall)
+        {
             Ok(a) => Some(a == Availability::Usable),
             Err(e) => {
-                self.note(client, at, &format!("no answer to user {}: {e}", source::printable(user.as_bytes())));
+                self.note(
+                    client,
+                    at,
+                    &format!(
+                        "no answer to user {}: {e}",
+                        source::printable(user.as_bytes())
+                    ),
+                );
                 None
             }
         }
@@ -257,7 +341,11 @@ impl<V: Verifier> Responder<V> {
         work: Work,
     ) -> Built {
         if !self.modes.pending.start(key, at.now) {
-            self.note(client, at, "dropped: too many requests wait for a password check or an upstream");
+            self.note(
+                client,
+                at,
+                "dropped: too many requests wait for a password check or an upstream",
+            );
             return None;
         }
         self.stats.deferred += 1;
@@ -284,8 +372,15 @@ fn password_request(
     let password = packet
         .user_password(secret)
         .map_err(|e| format!("User-Password of {shown}: {e}"))?
-        .ok_or_else(|| format!("no User-Password for {shown} (only PAP carries a password sparekeyd can check)"))?;
-    Ok((user.to_string(), Zeroizing::new(password.as_bytes().to_vec())))
+        .ok_or_else(|| {
+            format!(
+                "no User-Password for {shown} (only PAP carries a password sparekeyd can check)"
+            )
+        })?;
+    Ok((
+        user.to_string(),
+        Zeroizing::new(password.as_bytes().to_vec()),
+    ))
 }
 
 /// Where `needle` last starts in `hay`.
@@ -293,7 +388,9 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || needle.len() > hay.len() {
         return None;
     }
-    (0..=hay.len() - needle.len()).rev().find(|&i| &hay[i..i + needle.len()] == needle)
+    (0..=hay.len() - needle.len())
+        .rev()
+        .find(|&i| &hay[i..i + needle.len()] == needle)
 }
 
 #[cfg(test)]

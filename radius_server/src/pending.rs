@@ -109,7 +109,10 @@ mod tests {
         assert!(t.start(key(1), now));
         assert_eq!(t.get(&key(1), now), Pending::InProgress);
         t.answered(key(1), b"reply", now);
-        assert_eq!(t.get(&key(1), now + TTL / 2), Pending::Answered(b"reply".to_vec()));
+        assert_eq!(
+            t.get(&key(1), now + TTL / 2),
+            Pending::Answered(b"reply".to_vec())
+        );
         assert_eq!(t.get(&key(1), now + TTL), Pending::New);
         assert!(t.start(key(2), now));
         t.forget(&key(2));

@@ -8,13 +8,13 @@
 
 use crate::clients::{AuthenticatorRule, ClientSecret, ClientTable, RadiusClient};
 use crate::dedup::{ReplyCache, RequestKey};
+use crate::deferred::{Deferred, ModeTables};
+use crate::pending::Pending;
 use crate::ratelimit::{LogLimiter, Verdict as LogVerdict};
 use crate::source;
 use crate::verifier::MemberHost;
 use crate::verifier::Verifier;
 use crate::Error;
-use crate::deferred::{Deferred, ModeTables};
-use crate::pending::Pending;
 use sparekey_conf::{ClientMode, Config, ReplyAttribute};
 use sparekey_core::{rfc3339, Code, Time};
 use sparekey_radius_codec::{
@@ -221,7 +221,11 @@ impl<V: Verifier> Responder<V> {
         let accounting = code == PacketCode::AccountingRequest;
         if accounting && !client.modes.accounting {
             self.stats.unsupported += 1;
-            self.note(client, &at, "Accounting-Request is not answered: this client has no `accounting = true`");
+            self.note(
+                client,
+                &at,
+                "Accounting-Request is not answered: this client has no `accounting = true`",
+            );
             return None;
         }
         if !accounting && !matches!(code, PacketCode::AccessRequest | PacketCode::StatusServer) {
@@ -293,7 +297,9 @@ impl<V: Verifier> Responder<V> {
             return self.cache.get(&key, now);
         }
         // A client whose requests may go to a worker: a retransmit of one that is there.
-        if !accounting && (client.modes.mode != ClientMode::CodeOnly || client.modes.upstream.is_some()) {
+        if !accounting
+            && (client.modes.mode != ClientMode::CodeOnly || client.modes.upstream.is_some())
+        {
             match self.modes.pending.get(&key, now) {
                 Pending::New => {}
                 Pending::InProgress => {

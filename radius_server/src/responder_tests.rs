@@ -3,12 +3,12 @@
 use super::*;
 use crate::clients::{AuthenticatorRule, ClientModes, ClientSecret, RadiusClient};
 use crate::dedup::TTL;
+use crate::verifier::CodeRequest;
 use crate::verifier::{MemberHost, MemberLogin};
 use crate::Error;
 use chrono::{Duration as Span, TimeZone, Utc};
 use sparekey_conf::PolicyFile;
 use sparekey_core::{Reason, Verdict};
-use crate::verifier::CodeRequest;
 use sparekey_radius_codec::{MessageAuthenticatorPolicy, RequestBuilder, SharedSecret};
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -153,7 +153,10 @@ mod tests {
         let s = t.make(binding("alice"), now, [1; 16]).unwrap();
         assert!(StateTable::is_ours(&s));
         assert_eq!(t.take(&s, &binding("alice"), now), Ok(()));
-        assert_eq!(t.take(&s, &binding("alice"), now), Err(StateRefusal::Unknown));
+        assert_eq!(
+            t.take(&s, &binding("alice"), now),
+            Err(StateRefusal::Unknown)
+        );
         assert!(t.is_empty());
     }
 
@@ -162,9 +165,15 @@ mod tests {
         let t = StateTable::default();
         let now = Instant::now();
         let s = t.make(binding("alice"), now, [2; 16]).unwrap();
-        assert_eq!(t.take(&s, &binding("bob"), now), Err(StateRefusal::Mismatch));
+        assert_eq!(
+            t.take(&s, &binding("bob"), now),
+            Err(StateRefusal::Mismatch)
+        );
         // Gone after a mismatch too: no second guess.
-        assert_eq!(t.take(&s, &binding("alice"), now), Err(StateRefusal::Unknown));
+        assert_eq!(
+            t.take(&s, &binding("alice"), now),
+            Err(StateRefusal::Unknown)
+        );
         let mut other_source = binding("alice");
         other_source.source = "192.0.2.2".parse().unwrap();
         let s = t.make(binding("alice"), now, [3; 16]).unwrap();
@@ -174,7 +183,10 @@ mod tests {
             t.take(&s, &binding("alice"), now + STATE_LIFETIME),
             Err(StateRefusal::Expired)
         );
-        assert_eq!(t.take(b"sparekey1:short", &binding("alice"), now), Err(StateRefusal::Unknown));
+        assert_eq!(
+            t.take(b"sparekey1:short", &binding("alice"), now),
+            Err(StateRefusal::Unknown)
+        );
         assert!(!StateTable::is_ours(b"upstream-state"));
     }
 
@@ -187,9 +199,14 @@ mod tests {
             r[..8].copy_from_slice(&(i as u64).to_be_bytes());
             assert!(t.make(binding("u"), now, r).is_some());
         }
-        assert!(t.make(binding("u"), now, [0xff; 16]).is_none(), "full of live States");
+        assert!(
+            t.make(binding("u"), now, [0xff; 16]).is_none(),
+            "full of live States"
+        );
         // Expired ones make room.
-        assert!(t.make(binding("u"), now + STATE_LIFETIME, [0xff; 16]).is_some());
+        assert!(t
+            .make(binding("u"), now + STATE_LIFETIME, [0xff; 16])
+            .is_some());
         assert_eq!(t.len(), 1);
     }
 }

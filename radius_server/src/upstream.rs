@@ -8,8 +8,8 @@
 //! NAS's Proxy-State echoed), signed again with the NAS's secret, Message-Authenticator first.
 
 use sparekey_radius_codec::{
-    attr, Error as WireError, MessageAuthenticatorPolicy, PacketRef, ReplyBuilder,
-    RequestBuilder, SharedSecret,
+    attr, Error as WireError, MessageAuthenticatorPolicy, PacketRef, ReplyBuilder, RequestBuilder,
+    SharedSecret,
 };
 
 /// The Access-Request for the upstream from the NAS's verified `request`.
@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn the_request_upstream_is_signed_and_hidden_with_its_secret() {
-        let (nas, up) = (SharedSecret::new(NAS).unwrap(), SharedSecret::new(UP).unwrap());
+        let (nas, up) = (
+            SharedSecret::new(NAS).unwrap(),
+            SharedSecret::new(UP).unwrap(),
+        );
         let raw = nas_request();
         let req = PacketRef::decode(&raw).unwrap();
         let out = forward_request(&req, &nas, &up, 7, [3; 16]).unwrap();
@@ -131,7 +134,10 @@ mod tests {
 
     #[test]
     fn the_answer_goes_back_signed_with_the_nas_secret() {
-        let (nas, up) = (SharedSecret::new(NAS).unwrap(), SharedSecret::new(UP).unwrap());
+        let (nas, up) = (
+            SharedSecret::new(NAS).unwrap(),
+            SharedSecret::new(UP).unwrap(),
+        );
         let raw = nas_request();
         let req = PacketRef::decode(&raw).unwrap();
         let out = forward_request(&req, &nas, &up, 7, [3; 16]).unwrap();
@@ -150,8 +156,12 @@ mod tests {
         assert!(verify_reply(&upstream_reply, &[0; 16], &up, false).is_err());
         let back = relay_reply(&verified, &req, &nas).unwrap();
         let b = PacketRef::decode(&back).unwrap();
-        b.verify_response(req.authenticator(), &nas, MessageAuthenticatorPolicy::Required)
-            .unwrap();
+        b.verify_response(
+            req.authenticator(),
+            &nas,
+            MessageAuthenticatorPolicy::Required,
+        )
+        .unwrap();
         assert_eq!(b.code(), Code::AccessChallenge);
         assert_eq!(b.identifier(), 42);
         assert_eq!(b.attribute(attr::STATE), Some(&b"upstream-state"[..]));

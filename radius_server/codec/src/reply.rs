@@ -65,7 +65,11 @@ impl<'s> ReplyBuilder<'s> {
         }
     }
 
-    pub(crate) fn for_request(code: Code, request: &PacketRef<'_>, secret: &'s SharedSecret) -> Self {
+    pub(crate) fn for_request(
+        code: Code,
+        request: &PacketRef<'_>,
+        secret: &'s SharedSecret,
+    ) -> Self {
         ReplyBuilder {
             writer: Writer::new(code, request.identifier(), request.authenticator(), true),
             secret,

@@ -7,7 +7,8 @@
 //! - [`radius_listener`]: binds the RADIUS listen addresses, several answering threads each
 //!   (one socket per thread, SO_REUSEPORT), whose loop is [`radius_batch`] (recvmmsg,
 //!   sendmmsg) over sparekey-radius's responder, with the configuration they share in
-//!   [`radius_snapshot`];
+//!   [`radius_snapshot`], and the workers for password checks and upstreams in
+//!   [`radius_workers`];
 //! - [`run`]: start, reload on SIGHUP, stop on SIGTERM; [`notify`]: systemd's readiness;
 //!   [`audit_retention`]: `[audit] keep`.
 //!
@@ -29,6 +30,7 @@ pub mod notify;
 pub mod radius_batch;
 pub mod radius_listener;
 pub mod radius_snapshot;
+pub mod radius_workers;
 pub mod run;
 
 pub use error::Error;

@@ -1,11 +1,14 @@
 //! One answering thread's loop: up to [`BATCH`] datagrams read with one `recvmmsg` (waiting
 //! for the first, then taking whatever is queued), each answered in turn by the thread's
-//! [`Responder`], and the replies of the batch sent with one `sendmmsg`.
+//! [`Responder`], the replies of the batch sent with one `sendmmsg`, and what waits for a
+//! password check or an upstream handed to [`crate::radius_workers`].
 
 use crate::radius_snapshot::{Log, Shared};
+use crate::radius_workers::Workers;
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use sparekey_core::Site;
+use sparekey_radius::deferred::ModeTables;
 use sparekey_radius::responder::{Responder, Snapshot};
 use sparekey_radius::verifier::SharedVerifier;
 use sparekey_radius_codec::MAX_PACKET_LEN;
@@ -151,23 +154,36 @@ pub struct Answerer {
     inbox: Inbox,
     outbox: Outbox,
     last_error: Option<Instant>,
+    workers: Option<Workers>,
+    tables: Arc<ModeTables>,
 }
 
 impl Answerer {
-    /// A thread's state, with the configuration in force now.
-    pub fn new(site: &Site, shared: &Shared, log: &Log, verifier: SharedVerifier) -> Self {
+    /// A thread's state, with the configuration in force now; requests for a password
+    /// check or an upstream go to `workers` (none: they get no answer).
+    pub fn new(
+        site: &Site,
+        shared: &Shared,
+        log: &Log,
+        verifier: SharedVerifier,
+        tables: Arc<ModeTables>,
+        workers: Option<Workers>,
+    ) -> Self {
         Answerer {
-            responder: Responder::new(verifier),
+            responder: Responder::new(verifier).with_tables(tables.clone()),
             snapshot: shared.refresh(site, log),
             inbox: Inbox::default(),
             outbox: Outbox::default(),
             last_error: None,
+            workers,
+            tables,
         }
     }
 
-    /// One batch: waits for datagrams on `socket`, answers them, sends the replies. A new
+    /// One batch: waits for datagrams on `socket`, answers them, sends the replies, and
+    /// hands what needs a password check or an upstream to the workers. A new
     /// configuration is picked up once per batch.
-    pub fn turn(&mut self, socket: &UdpSocket, site: &Site, shared: &Shared, log: &Log) {
+    pub fn turn(&mut self, socket: &Arc<UdpSocket>, site: &Site, shared: &Shared, log: &Log) {
         let fd = socket.as_raw_fd();
         let n = match self.inbox.receive(fd) {
             Ok(n) => n,
@@ -216,18 +232,34 @@ impl Answerer {
                 &format!("radius: sending to {to} failed: {e}"),
             )
         });
+        for deferred in self.responder.take_deferred() {
+            let refused = match &self.workers {
+                Some(w) => w.submit(deferred, socket).err(),
+                None => Some(Box::new(deferred)),
+            };
+            if let Some(d) = refused {
+                self.tables.pending.forget(&d.key);
+                quiet_error(
+                    &mut self.last_error,
+                    log,
+                    &format!("radius: a request from {} was dropped: every worker for password checks or upstreams is busy (the NAS sends it again)", d.from),
+                );
+            }
+        }
     }
 }
 
 /// Answers datagrams on `socket` until the process ends.
 pub fn serve(
-    socket: &UdpSocket,
+    socket: &Arc<UdpSocket>,
     site: &Arc<Site>,
     shared: &Shared,
     log: &Log,
     verifier: SharedVerifier,
+    tables: Arc<ModeTables>,
+    workers: Workers,
 ) {
-    let mut answerer = Answerer::new(site, shared, log, verifier);
+    let mut answerer = Answerer::new(site, shared, log, verifier, tables, Some(workers));
     loop {
         answerer.turn(socket, site, shared, log);
     }

@@ -5,10 +5,12 @@
 //! a reloaded configuration through [`crate::radius_snapshot`].
 
 use crate::radius_snapshot::{Log, Shared};
+use crate::radius_workers::Workers;
 use crate::Error;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 use sparekey_core::Site;
 use sparekey_radius::clients::ClientTable;
+use sparekey_radius::deferred::ModeTables;
 use sparekey_radius::responder::Snapshot;
 use sparekey_radius::verifier::SharedVerifier;
 use std::net::{SocketAddr, UdpSocket};
@@ -171,18 +173,27 @@ impl Listeners {
             current: Mutex::new(self.snapshot),
             bound,
         });
+        let tables = Arc::new(ModeTables::default());
+        let workers = if self.groups.is_empty() {
+            None
+        } else {
+            Some(Workers::spawn(&site, &shared, &tables, &verifier, &log)?)
+        };
         for (address, sockets) in self.groups {
             let count = sockets.len();
             for (i, socket) in sockets.into_iter().enumerate() {
                 let (site, shared, log) = (site.clone(), shared.clone(), log.clone());
-                let verifier = verifier.clone();
+                let (verifier, tables, workers) =
+                    (verifier.clone(), tables.clone(), workers.clone());
+                let socket = Arc::new(socket);
                 let name = format!("{address} (thread {} of {count})", i + 1);
                 std::thread::Builder::new()
                     .name(format!("radius {i} {address}"))
                     .spawn(move || loop {
+                        let Some(workers) = workers.clone() else { return };
                         // A panic would be a bug; it must not silence RADIUS for good.
                         let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            crate::radius_batch::serve(&socket, &site, &shared, &log, verifier.clone())
+                            crate::radius_batch::serve(&socket, &site, &shared, &log, verifier.clone(), tables.clone(), workers)
                         }));
                         if run.is_err() {
                             log(&format!("radius: the thread answering on {name} failed (a bug, please report it); restarting it"));

@@ -328,7 +328,8 @@ fn a_batch_with_bad_datagrams_in_it_still_answers_the_good_ones() {
     let sink = lines.clone();
     let log: Log = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
     let verifier = SharedVerifier::new(&state);
-    let mut answerer = crate::radius_batch::Answerer::new(&state, &shared, &log, verifier);
+    let mut answerer =
+        crate::radius_batch::Answerer::new(&state, &shared, &log, verifier, Arc::default(), None);
 
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
@@ -352,8 +353,8 @@ fn a_batch_with_bad_datagrams_in_it_still_answers_the_good_ones() {
         client.send_to(d, server).unwrap();
     }
     // All seven are queued: one turn reads them in one batch and answers the three good ones.
-    let socket = &listeners.groups[0].1[0];
-    answerer.turn(socket, &state, &shared, &log);
+    let socket = Arc::new(listeners.groups[0].1[0].try_clone().unwrap());
+    answerer.turn(&socket, &state, &shared, &log);
     for id in [1, 2, 3] {
         let (_, code) = answer(&client, &good_request(id));
         assert_eq!(code, Code::AccessReject, "alice has no code");
