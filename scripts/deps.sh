@@ -2,7 +2,7 @@
 # Installs what building and testing sparekey needs on Debian 12 (run as root).
 # Rust itself comes from rustup (Debian 12's rustc is too old); see README.md.
 set -eu
-PACKAGES="build-essential pkg-config libpam0g-dev libssl-dev libpam-wrapper libnss-wrapper pamtester freeradius-utils sqlite3 util-linux postgresql-15 openssl"
+PACKAGES="build-essential pkg-config libpam0g-dev libssl-dev libpam-wrapper libnss-wrapper pamtester freeradius freeradius-utils libpam-radius-auth sqlite3 util-linux postgresql-15 openssl"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

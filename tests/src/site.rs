@@ -181,11 +181,29 @@ impl Site {
 
     /// Starts the real sparekeyd on this site and waits until its admin socket answers.
     pub fn start(&self) -> Daemon {
+        self.start_with_pam(None)
+    }
+
+    /// [`Site::start`], with the real libpam under pam_wrapper reading service files from
+    /// `services` (challenge and append modes check passwords through PAM).
+    pub fn start_with_pam(&self, services: Option<&Path>) -> Daemon {
         let log = self.dir.path().join("sparekeyd.log");
+        let mut env = self.nss_env();
+        if let Some(dir) = services {
+            let wrapper = crate::pam::pam_wrapper()
+                .expect("pam_wrapper is not installed (apt-get install libpam-wrapper)");
+            for (k, v) in env.iter_mut() {
+                if k == "LD_PRELOAD" {
+                    *v = format!("{}:{v}", wrapper.display());
+                }
+            }
+            env.push(("PAM_WRAPPER".into(), "1".into()));
+            env.push(("PAM_WRAPPER_SERVICE_DIR".into(), dir.display().to_string()));
+        }
         let child = Command::new(bin("sparekeyd"))
             .arg("--config")
             .arg(&self.config)
-            .envs(self.nss_env())
+            .envs(env)
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()

@@ -127,7 +127,15 @@ impl Writer {
         let length = self.buf.len() as u16; // <= 4096, enforced by `check`
         self.buf[2..4].copy_from_slice(&length.to_be_bytes());
         if let Some(at) = self.message_authenticator_at {
-            let mac = auth::message_authenticator(&self.buf, at, None, secret);
+            // Accounting packets compute it over an Authenticator field of zeros, as
+            // FreeRADIUS does (RFC 3579 defines it for Access packets only).
+            let accounting = matches!(
+                Code::from_u8(self.buf[0]),
+                Code::AccountingRequest | Code::AccountingResponse
+            );
+            let zeros = [0u8; 16];
+            let mac =
+                auth::message_authenticator(&self.buf, at, accounting.then_some(&zeros), secret);
             self.buf[at + 2..at + MESSAGE_AUTHENTICATOR_ATTR_LEN].copy_from_slice(&mac);
         }
     }

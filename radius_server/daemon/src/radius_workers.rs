@@ -98,7 +98,9 @@ impl Workers {
         };
         match queue.try_send(job) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Err(Box::new(job.deferred)),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                Err(Box::new(job.deferred))
+            }
         }
     }
 }
