@@ -5,4 +5,5 @@ pub mod bins;
 pub mod pam;
 pub mod postgres;
 pub mod radius;
+pub mod radius_modes;
 pub mod site;
