@@ -239,3 +239,7 @@ fn check_upstreams(r: &RadiusConfig, base: &Path, err: &mut impl FnMut(Range<usi
         }
     }
 }
+
+#[cfg(test)]
+#[path = "radius_tests.rs"]
+mod tests;

@@ -127,6 +127,19 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// An upstream on a documentation address for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, secret: SharedSecret) -> Self {
+        Upstream {
+            name: name.into(),
+            address: SocketAddr::from(([192, 0, 2, 99], 1812)),
+            secret,
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            signs: AtomicBool::new(false),
+        }
+    }
+
     /// Whether its answers must carry Message-Authenticator.
     pub fn requires_message_authenticator(&self) -> bool {
         self.signs.load(Ordering::Relaxed)

@@ -362,3 +362,8 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         Some(relay_reply(&verified, packet, secret))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests count from one real Instant
+#[path = "deferred_tests.rs"]
+mod tests;

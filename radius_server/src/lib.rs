@@ -28,4 +28,7 @@ pub mod state_table;
 pub mod upstream;
 pub mod verifier;
 
+#[cfg(test)]
+mod test_support;
+
 pub use error::Error;

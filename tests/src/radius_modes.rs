@@ -232,7 +232,8 @@ pub fn start_mfa(port: u16) -> Mfa {
         .expect("apt-get install freeradius");
     let server = format!("127.0.0.1:{port}");
     for _ in 0..100 {
-        let probe = "User-Name = \"dave\"\nUser-Password = \"dave-pw\"\nMessage-Authenticator = 0x00\n";
+        let probe =
+            "User-Name = \"dave\"\nUser-Password = \"dave-pw\"\nMessage-Authenticator = 0x00\n";
         if radclient(&server, "auth", UPSTREAM_SECRET, probe, 1, 1)
             .reply
             .is_some()
