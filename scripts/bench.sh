@@ -65,7 +65,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
         -p sparekey-daemon -p pam_sparekey -p sparekey-bench -p sparekey-ctl
 fi
 BIN=$TARGET_DIR/release
-for f in sparekeyd sparekeyctl libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench; do
+for f in sparekeyd sparekeyctl libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench sparekey-bench-propagation; do
     [ -e "$BIN/$f" ] || { echo "bench.sh: $BIN/$f is missing; build first" >&2; exit 1; }
 done
 
@@ -94,10 +94,12 @@ stop_freeradius() {
 cleanup() {
     stop_sparekeyd
     stop_freeradius
-    [ -n "${PG_NODE_PID:-}" ] && kill "$PG_NODE_PID" 2>/dev/null
+    # (errexit: a kill of a process already gone must not end the cleanup)
+    [ -n "${PG_NODE_PID:-}" ] && { kill "$PG_NODE_PID" 2>/dev/null || true; }
+    [ -n "${PG_NODE2_PID:-}" ] && { kill "$PG_NODE2_PID" 2>/dev/null || true; }
     [ -f "$DIR/pg/data/postmaster.pid" ] &&
         runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$DIR/pg/data" -m immediate stop >/dev/null 2>&1
-    cp "$DIR/sparekeyd-pg.log" "$OUT/" 2>/dev/null || true
+    cp "$DIR/sparekeyd-pg.log" "$DIR/sparekeyd-pg-b.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/sparekeyd.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/freeradius/log/radius.log" "$OUT/freeradius.log" 2>/dev/null || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -185,6 +187,23 @@ users = [$(list w 1000)]
 services = ["vpn"]
 lockout = { attempts = 1000000, window = "1s" }
 TOML
+# The PAM part reads the policy file above; the single-use and propagation users are there
+# only until then.
+cp "$DIR/policy.toml" "$DIR/policy-pam.toml"
+cat >> "$DIR/policy.toml" <<TOML
+
+[[policy]]
+name = "once"
+users = [$(list o 4000)]
+services = ["vpn"]
+lockout = { attempts = 1000000, window = "1s" }
+
+[[policy]]
+name = "propagation"
+users = ["prop"]
+services = ["vpn"]
+lockout = { attempts = 5, window = "15m" }
+TOML
 "$BIN/sparekeyd" --check --config "$DIR/sparekey.toml" >/dev/null
 FILL=("$BIN/sparekey-bench-fill")
 "${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy bench --prefix u --users 100 --out "$DIR/accept-codes.tsv"
@@ -192,6 +211,17 @@ FILL=("$BIN/sparekey-bench-fill")
 "${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy flood --user victim --out "$DIR/victim-codes.tsv"
 "${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy pam --user pamuser --out "$DIR/pam-codes.tsv"
 "${FILL[@]}" fill --config "$DIR/sparekey.toml" --total 1000
+
+# 5 single-use codes for each of o0 .. o3999, round by round: the first round for sparekeyd
+# on SQLite, the second for one node on PostgreSQL, the third and fourth for two nodes at
+# once (users o0 .. o1999 through the first, o2000 .. o3999 through the second).
+"${FILL[@]}" issue --config "$DIR/sparekey.toml" --policy once --prefix o --users 4000 \
+    --codes-per-user 5 --single-use --out "$DIR/once-codes.tsv"
+awk -F'\t' '{print $1"\t"$2"\taccept"}' "$DIR/once-codes.tsv" > "$DIR/once-all.tsv"
+sed -n '1,4000p' "$DIR/once-all.tsv" > "$DIR/mix-once.tsv"
+sed -n '4001,8000p' "$DIR/once-all.tsv" > "$DIR/mix-once-pg.tsv"
+sed -n '8001,16000p' "$DIR/once-all.tsv" | awk -F'\t' 'substr($1, 2) + 0 < 2000' > "$DIR/mix-once-a.tsv"
+sed -n '8001,16000p' "$DIR/once-all.tsv" | awk -F'\t' 'substr($1, 2) + 0 >= 2000' > "$DIR/mix-once-b.tsv"
 
 # The mixes: the same lines for both servers.
 WRONG_CODE=00000-00000
@@ -256,6 +286,7 @@ run() {
     case $server in
         sparekeyd) port=$SK_PORT pid=$SK_PID; quiet_gap ;;
         sparekeyd-pg) port=$PG_NODE_PORT pid=$PG_NODE_PID ;;
+        sparekeyd-pg-b) port=$PG_NODE2_PORT pid=$PG_NODE2_PID ;;
         freeradius) port=$FR_PORT pid=$FR_PID ;;
     esac
     "$BIN/sparekey-bench" --server "127.0.0.1:$port" --secret-file "$SECRET_FILE" \
@@ -286,6 +317,10 @@ for mix in accept wrong unknown locked; do
         run "$server" "$mix" "base/$server/$mix" --duration "$DURATION"
     done
 done
+# Every single-use code once, 32 in flight (ONCE_ARGS override GEN_ARGS).
+ONCE_ARGS=(--each-once --sockets 1 --window 32)
+say "single-use redemptions on sparekeyd (SQLite): 4,000 codes, each sent once"
+run sparekeyd once base/sparekeyd/once "${ONCE_ARGS[@]}"
 
 PGBIN=/usr/lib/postgresql/15/bin
 if [ "${BENCH_SKIP_PG:-0}" != 1 ] && [ -x "$PGBIN/initdb" ]; then
@@ -321,7 +356,31 @@ if [ "${BENCH_SKIP_PG:-0}" != 1 ] && [ -x "$PGBIN/initdb" ]; then
     for mix in accept wrong unknown locked; do
         run sparekeyd-pg "$mix" "base/sparekeyd-pg/$mix" --duration "$DURATION"
     done
-    kill "$PG_NODE_PID" 2>/dev/null || true
+    run sparekeyd-pg once-pg base/sparekeyd-pg/once "${ONCE_ARGS[@]}"
+
+    say "PostgreSQL: a second node on the same database; single-use codes through both at once"
+    PG_NODE2_PORT=$((SK_PORT + 7))
+    mkdir -p "$DIR/pg-node2"
+    cp "$DIR/pg-node/db.password" "$DIR/pg-node/policy.toml" "$DIR/pg-node2/"
+    sed -e "s|127.0.0.1:$PG_NODE_PORT|127.0.0.1:$PG_NODE2_PORT|" "$DIR/pg-node/sparekey.toml" >"$DIR/pg-node2/sparekey.toml"
+    chmod 600 "$DIR/pg-node2/"*
+    "$BIN/sparekeyd" --config "$DIR/pg-node2/sparekey.toml" 2>>"$DIR/sparekeyd-pg-b.log" &
+    PG_NODE2_PID=$!
+    wait_ready sparekeyd-pg-b "$PG_NODE2_PORT"
+    "$BIN/sparekey-bench" --server "127.0.0.1:$PG_NODE_PORT" --secret-file "$SECRET_FILE" \
+        --requests "$DIR/mix-once-a.tsv" --server-pid "$PG_NODE_PID" --label twonodes/sparekeyd-pg/once \
+        --jsonl "$RESULTS" "${GEN_ARGS[@]}" "${ONCE_ARGS[@]}" > "$DIR/once-a.txt" &
+    ONCE_A=$!
+    run sparekeyd-pg-b once-b twonodes/sparekeyd-pg-b/once "${ONCE_ARGS[@]}"
+    wait "$ONCE_A" || CHECK_FAILED=1
+    cat "$DIR/once-a.txt"
+
+    say "PostgreSQL: issue, lockout, unlock and revoke through one node, seen at the other (20 trials)"
+    "$BIN/sparekey-bench-propagation" --ctl "$BIN/sparekeyctl" --ctl-config "$DIR/pg-node/sparekey.toml" \
+        --via "127.0.0.1:$PG_NODE_PORT" --to "127.0.0.1:$PG_NODE2_PORT" --secret-file "$SECRET_FILE" \
+        --user prop --trials 20 --label propagation/pg --jsonl "$RESULTS" || CHECK_FAILED=1
+    kill "$PG_NODE2_PID" "$PG_NODE_PID" 2>/dev/null || true
+    wait "$PG_NODE2_PID" 2>/dev/null || true
     wait "$PG_NODE_PID" 2>/dev/null || true
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m fast stop >/dev/null || true
 fi
@@ -371,6 +430,7 @@ stop_freeradius
 
 if [ "${BENCH_SKIP_PAM:-0}" != 1 ] || [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
     stop_sparekeyd
+    cp "$DIR/policy-pam.toml" "$DIR/policy.toml"
     say "filling the store to 100,000 credentials"
     "${FILL[@]}" fill --config "$DIR/sparekey.toml" --total 100000
 fi

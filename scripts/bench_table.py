@@ -110,6 +110,49 @@ def main():
                 verdict = "meets the target" if c is not None and c <= 1.2 else "MISSES the target"
             w(f"{name:<30} {num(t, '{:.2f}'):>10} {num(c, '{:.2f}'):>8}  {verdict}")
         w("")
+    once = [
+        ("SQLite, one node", [runs.get(("base", "sparekeyd", "once"))]),
+        ("PostgreSQL, one node", [runs.get(("base", "sparekeyd-pg", "once"))]),
+        ("PostgreSQL, two nodes", [runs.get(("twonodes", "sparekeyd-pg", "once")),
+                                   runs.get(("twonodes", "sparekeyd-pg-b", "once"))]),
+    ]
+    if any(all(rs) for _, rs in once):
+        w("Single-use redemptions: every code sent once, 32 in flight per node, each answer an accept")
+        w("(two nodes: one generator per node at the same time, each on its own half of the users)")
+        w("")
+        head = f"{'store':<24} {'codes':>6} {'redeemed/s':>10} {'p50 us':>8} {'p99 us':>8} {'lost':>6} {'CPU us/req':>10}"
+        w(head)
+        w("-" * len(head))
+        for name, rs in once:
+            if not all(rs):
+                continue
+            accepts = sum(r["accepts"] for r in rs)
+            elapsed = max(r["elapsed_s"] for r in rs)
+            lost = sum(r["lost"] for r in rs)
+            cpu = [r["server_cpu_us_per_req"] for r in rs if r["server_cpu_us_per_req"] is not None]
+            note = ", ".join(filter(None, (problems(r) for r in rs)))
+            w(
+                f"{name:<24} {sum(r['sent'] for r in rs):>6} {num(accepts / elapsed if elapsed else None):>10} "
+                f"{num(max(r['latency_us']['p50'] for r in rs)):>8} {num(max(r['latency_us']['p99'] for r in rs)):>8} "
+                f"{lost:>6} {num(sum(cpu) / len(cpu) if cpu else None, '{:.1f}'):>10}"
+                + (f"  [{note}]" if note else "")
+            )
+        w("(two nodes: p50 and p99 the larger of the two nodes', CPU the mean of the two processes')")
+        w("")
+    props = [(k, runs.get(("propagation", "pg", k))) for k in ("issue", "lockout", "unlock", "revoke")]
+    if any(r for _, r in props):
+        w("Propagation: a change through node A's admin socket or RADIUS, seen in node B's answers")
+        w("(from A's answer to B's first answer that shows it; B asked again at once; target: 100 ms)")
+        w("")
+        head = f"{'change':<10} {'trials':>6} {'p50 us':>8} {'max us':>8} {'stale':>6}  verdict"
+        w(head)
+        w("-" * len(head))
+        for k, r in props:
+            if not r:
+                continue
+            ok = r["trials"] > 0 and r["max_us"] <= 100_000
+            w(f"{k:<10} {r['trials']:>6} {num(r['p50_us']):>8} {num(r['max_us']):>8} {r['stale']:>6}  {'meets' if ok else 'MISSES'} the target")
+        w("")
     w("sparekeyd / FreeRADIUS (targets: throughput >= 2, CPU per request <= 0.25)")
     w("")
     head = f"{'mix':<30} {'throughput':>10} {'p99':>8} {'CPU/req':>8}  verdict"

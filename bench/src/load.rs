@@ -24,7 +24,7 @@ use sparekey_radius_codec::{MessageAuthenticatorPolicy, SharedSecret, MAX_PACKET
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,11 @@ pub struct LoadConfig {
     pub reply_policy: MessageAuthenticatorPolicy,
     /// The server's process, for its CPU time.
     pub server_pid: Option<u32>,
+    /// Send every request of the mix exactly once, in order, each built when it is sent
+    /// (for single-use codes: a retransmit or a second send would measure the duplicate
+    /// cache or a refusal, not a redemption). Needs `Stop::Count` of the mix's length and
+    /// no warm-up.
+    pub each_once: bool,
 }
 
 impl LoadConfig {
@@ -238,6 +243,7 @@ pub fn run(cfg: LoadConfig, specs: Vec<RequestSpec>) -> Result<Report, String> {
         specs,
         start: OnceLock::new(),
         remaining: AtomicU64::new(0),
+        next_spec: AtomicUsize::new(0),
         ready: Barrier::new(threads + 1),
         go: Barrier::new(threads + 1),
     });
@@ -325,6 +331,8 @@ struct Shared {
     start: OnceLock<Instant>,
     /// Count mode: measured requests still to send.
     remaining: AtomicU64,
+    /// Each-once mode: the next spec to send.
+    next_spec: AtomicUsize,
     ready: Barrier,
     go: Barrier,
 }
@@ -687,6 +695,9 @@ fn send_one(
         return Ok(false);
     };
     let i = usize::from(id);
+    if shared.cfg.each_once {
+        return send_once(s, shared, id, now, measuring, rng, counts);
+    }
     let round = s.pool.next_round[i] as usize;
     s.pool.next_round[i] = ((round + 1) % s.pool.rounds) as u32;
     let idx = round * 256 + i;
@@ -708,6 +719,42 @@ fn send_one(
     s.sent_at[i] = now;
     s.auth[i] = s.pool.auths[idx];
     s.expect[i] = shared.specs[s.pool.specs[idx] as usize].expect;
+    s.measured[i] = measuring;
+    s.timed_out[i] = None;
+    s.outstanding += 1;
+    counts.sent += u64::from(measuring);
+    Ok(true)
+}
+
+/// Each-once mode: builds the next spec of the mix with Identifier `id` and sends it.
+fn send_once(
+    s: &mut Sock,
+    shared: &Shared,
+    id: u8,
+    now: u64,
+    measuring: bool,
+    rng: &mut SplitMix64,
+    counts: &mut Counts,
+) -> Result<bool, String> {
+    let k = shared.next_spec.fetch_add(1, Ordering::Relaxed);
+    let Some(spec) = shared.specs.get(k) else {
+        s.free.push_front(id);
+        return Ok(false);
+    };
+    let auth = rng.authenticator();
+    let packet = build_request(spec, &shared.cfg.nas, id, auth, &shared.cfg.secret)
+        .map_err(|e| format!("cannot build the request for user {:?}: {e}", spec.user))?;
+    if s.socket.send(&packet).is_err() {
+        // That line is not sent again: the run reports it as a send error.
+        s.free.push_front(id);
+        counts.send_errors += u64::from(measuring);
+        return Ok(false);
+    }
+    let i = usize::from(id);
+    s.busy[i] = true;
+    s.sent_at[i] = now;
+    s.auth[i] = auth;
+    s.expect[i] = spec.expect;
     s.measured[i] = measuring;
     s.timed_out[i] = None;
     s.outstanding += 1;
@@ -839,6 +886,7 @@ mod tests {
             pool: 256,
             reply_policy: MessageAuthenticatorPolicy::Required,
             server_pid: None,
+            each_once: false,
         }
     }
 
@@ -855,6 +903,22 @@ mod tests {
                 expect: Some(Expect::Reject),
             },
         ]
+    }
+
+    #[test]
+    fn each_once_sends_every_line_once() {
+        let (addr, h) = server(0, false);
+        let specs: Vec<RequestSpec> = (0..3000).map(|i| specs()[i % 2].clone()).collect();
+        let cfg = LoadConfig {
+            each_once: true,
+            ..config(addr, Stop::Count(3000))
+        };
+        let r = run(cfg, specs).unwrap();
+        assert_eq!(r.counts.sent, 3000);
+        // Exactly half are the accepted user's: every line went once, none twice.
+        assert_eq!((r.counts.accepts, r.counts.rejects), (1500, 1500));
+        assert_eq!(r.counts.rebuilt, 0);
+        assert_eq!(h.join().unwrap(), 3000);
     }
 
     #[test]

@@ -111,6 +111,10 @@ struct Args {
     /// NAS-Identifier of every request.
     #[arg(long, default_value = "bench-vpn-gw")]
     nas_identifier: String,
+    /// Send every line of the mix exactly once, each built when it is sent, and stop
+    /// (for single-use codes). Implies --count of the mix's length and no warm-up.
+    #[arg(long, conflicts_with_all = ["duration", "count"])]
+    each_once: bool,
     /// Calling-Station-Id of every request.
     #[arg(long, default_value = "203.0.113.7")]
     calling_station: String,
@@ -189,7 +193,16 @@ fn run(args: Args) -> Result<ExitCode, String> {
         (Some(d), None) => Stop::After(secs(d, "--duration")?),
         (None, None) => Stop::After(Duration::from_secs(5)),
     };
-    let warmup = secs(args.warmup, "--warmup")?;
+    let stop = if args.each_once {
+        Stop::Count(specs.len() as u64)
+    } else {
+        stop
+    };
+    let warmup = if args.each_once {
+        Duration::ZERO
+    } else {
+        secs(args.warmup, "--warmup")?
+    };
     let pool = args.pool.unwrap_or_else(|| {
         let rate = args.rate.unwrap_or(ASSUMED_MAX_RATE);
         let run = match stop {
@@ -218,6 +231,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
             ReplyMa::IfPresent => MessageAuthenticatorPolicy::IfPresent,
         },
         server_pid: args.server_pid,
+        each_once: args.each_once,
     };
     let report = load::run(cfg, specs)?;
     let json = to_json(&args, &report);

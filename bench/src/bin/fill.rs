@@ -5,7 +5,7 @@
 //! sparekey-bench-fill fill  --config sparekey.toml --total 1000000
 //! ```
 //!
-//! `issue` makes real multi-use codes through sparekey-core (`issue::make_credential` and
+//! `issue` makes real codes (multi-use, or `--single-use`) through sparekey-core (`issue::make_credential` and
 //! `Store::issue`, one transaction and one audit event each, as sparekeyctl's issue does)
 //! and writes `user<TAB>code` lines for the load generator and FreeRADIUS's users file.
 //!
@@ -44,8 +44,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Issues one multi-use code to each of PREFIX0 .. PREFIX(N-1) (or to each --user) and
-    /// writes user<TAB>code lines.
+    /// Issues codes (one multi-use code each by default) to each of PREFIX0 .. PREFIX(N-1)
+    /// (or to each --user) and writes user<TAB>code lines.
     Issue {
         /// sparekey.toml (the store, key and policies are taken from it).
         #[arg(long)]
@@ -68,6 +68,13 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 86_400)]
         lifetime: u64,
+        /// Single-use codes instead of multi-use ones.
+        #[arg(long)]
+        single_use: bool,
+        /// Codes per user; the lines go round by round (every user's first code, then
+        /// every user's second, ...).
+        #[arg(long, default_value_t = 1)]
+        codes_per_user: usize,
     },
     /// Adds filler credentials until the store holds --total credentials.
     Fill {
@@ -131,10 +138,10 @@ fn open_store(site: &Site) -> Result<SqliteStore, String> {
     .map_err(|e| e.to_string())
 }
 
-fn request(user: &str, lifetime: u64) -> IssueRequest {
+fn request(user: &str, lifetime: u64, uses: Uses) -> IssueRequest {
     IssueRequest {
         lifetime: Some(sparekey_conf::Duration::from_secs(lifetime)),
-        uses: Uses::Multi,
+        uses,
         reason: Some("benchmark".into()),
         ..IssueRequest::new(user, "sparekey-bench")
     }
@@ -155,12 +162,19 @@ fn run(args: Args) -> Result<(), String> {
             user,
             out,
             lifetime,
+            single_use,
+            codes_per_user,
         } => {
             let names: Vec<String> = match prefix {
                 Some(p) => (0..users).map(|i| format!("{p}{i}")).collect(),
                 None => user,
             };
-            let users = names.len();
+            let (uses, kind) = if single_use {
+                (Uses::Single, "single-use")
+            } else {
+                (Uses::Multi, "multi-use")
+            };
+            let count = names.len() * codes_per_user;
             let site = site(&config)?;
             let pol = site
                 .config
@@ -171,9 +185,10 @@ fn run(args: Args) -> Result<(), String> {
             let mut lines = String::new();
             let started = Instant::now();
             let now = chrono::Utc::now();
-            for user in &names {
+            for user in (0..codes_per_user).flat_map(|_| &names) {
                 let code = Code::generate(&pol.code).map_err(|e| e.to_string())?;
-                let cred = make_credential(pol, &request(user, lifetime), &code, &site.key, now)
+                let req = request(user, lifetime, uses);
+                let cred = make_credential(pol, &req, &code, &site.key, now)
                     .map_err(|e| format!("{user}: {e}"))?;
                 store.issue(&cred, ORIGIN).map_err(|e| e.to_string())?;
                 lines.push_str(&format!("{user}\t{}\n", &*code.display()));
@@ -184,9 +199,9 @@ fn run(args: Args) -> Result<(), String> {
             f.write_all(lines.as_bytes())
                 .map_err(|e| format!("{}: {e}", out.display()))?;
             eprintln!(
-                "issued {users} multi-use codes under policy {policy:?} in {:.2} s ({:.0} us each, Store::issue); codes in {}",
+                "issued {count} {kind} codes under policy {policy:?} in {:.2} s ({:.0} us each, Store::issue); codes in {}",
                 took.as_secs_f64(),
-                took.as_secs_f64() * 1e6 / users.max(1) as f64,
+                took.as_secs_f64() * 1e6 / count.max(1) as f64,
                 out.display()
             );
             Ok(())
@@ -229,9 +244,14 @@ fn run(args: Args) -> Result<(), String> {
                 let user = format!("{FILLER_PREFIX}{:07}", first + i);
                 let code = Code::from_input(format!("{:010}", first + i).as_bytes())
                     .map_err(|e| e.to_string())?;
-                let mut cred =
-                    make_credential(&pol, &request(&user, 86_400), &code, &site.key, now)
-                        .map_err(|e| e.to_string())?;
+                let mut cred = make_credential(
+                    &pol,
+                    &request(&user, 86_400, Uses::Multi),
+                    &code,
+                    &site.key,
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
                 cred.id = format!("{:012x}", (base + first + i) & 0xffff_ffff_ffff);
                 Ok(cred)
             };
