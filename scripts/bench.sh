@@ -24,7 +24,7 @@
 #   BENCH_SK_PORT     sparekeyd's port (default 18740); BENCH_FR_PORT FreeRADIUS's (18750,
 #                     and the two ports after it)
 #   BENCH_SKIP_BUILD=1, BENCH_KEEP=1 (keep the temporary directory), BENCH_SKIP_SCALE=1,
-#   BENCH_SKIP_PAM=1
+#   BENCH_SKIP_PAM=1, BENCH_SKIP_PG=1 (no PostgreSQL part), BENCH_SKIP_CHALLENGE=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -65,7 +65,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
         -p sparekey-daemon -p pam_sparekey -p sparekey-bench -p sparekey-ctl
 fi
 BIN=$TARGET_DIR/release
-for f in sparekeyd sparekeyctl libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench sparekey-bench-propagation; do
+for f in sparekeyd sparekeyctl libpam_sparekey.so sparekey-bench sparekey-bench-fill sparekey-pam-bench sparekey-bench-propagation sparekey-bench-challenge; do
     [ -e "$BIN/$f" ] || { echo "bench.sh: $BIN/$f is missing; build first" >&2; exit 1; }
 done
 
@@ -97,9 +97,10 @@ cleanup() {
     # (errexit: a kill of a process already gone must not end the cleanup)
     [ -n "${PG_NODE_PID:-}" ] && { kill "$PG_NODE_PID" 2>/dev/null || true; }
     [ -n "${PG_NODE2_PID:-}" ] && { kill "$PG_NODE2_PID" 2>/dev/null || true; }
+    [ -n "${CH_PID:-}" ] && { kill "$CH_PID" 2>/dev/null || true; }
     [ -f "$DIR/pg/data/postmaster.pid" ] &&
         runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$DIR/pg/data" -m immediate stop >/dev/null 2>&1
-    cp "$DIR/sparekeyd-pg.log" "$DIR/sparekeyd-pg-b.log" "$OUT/" 2>/dev/null || true
+    cp "$DIR/sparekeyd-pg.log" "$DIR/sparekeyd-pg-b.log" "$DIR/sparekeyd-challenge.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/sparekeyd.log" "$OUT/" 2>/dev/null || true
     cp "$DIR/freeradius/log/radius.log" "$OUT/freeradius.log" 2>/dev/null || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -427,6 +428,45 @@ for pct in 25 50; do
     cat "$DIR/flood.txt"
 done
 stop_freeradius
+
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+SEC=/usr/lib/$MULTIARCH/security
+[ -f "$SEC/pam_permit.so" ] || SEC=/lib/$MULTIARCH/security
+WRAPPER=/usr/lib/$MULTIARCH/libpam_wrapper.so
+
+if [ "${BENCH_SKIP_CHALLENGE:-0}" != 1 ]; then
+    # Issue 15: a second sparekeyd on the same store whose client is in challenge mode, its
+    # password check a PAM service of pam_permit (under pam_wrapper), so that what is
+    # measured is sparekeyd's two rounds and its PAM worker, not a password database.
+    say "challenge mode: logins of two rounds (password through PAM, pam_permit; then the code with the State)"
+    CH=$DIR/challenge
+    CH_PORT=$((SK_PORT + 8))
+    mkdir -p "$CH/pam"
+    printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\n' "$SEC" "$SEC" >"$CH/pam/sk-bench-primary"
+    printf 'auth required %s/pam_deny.so\n' "$SEC" >"$CH/pam/other"
+    sed -e "s|^path = \"state/sparekey.db\"|path = \"$DIR/state/sparekey.db\"|" \
+        -e "s|^key-file = \"site.key\"|key-file = \"$DIR/site.key\"|" \
+        -e "s|^socket = \"run/admin.sock\"|socket = \"$CH/admin.sock\"|" \
+        -e "s|127.0.0.1:$SK_PORT|127.0.0.1:$CH_PORT|" \
+        -e "s|^secret-file = \"bench.secret\"|secret-file = \"$SECRET_FILE\"|" \
+        -e "s|^service = \"vpn\"|service = \"vpn\"\nmode = \"challenge\"\nprimary-pam-service = \"sk-bench-primary\"|" \
+        "$DIR/sparekey.toml" >"$CH/sparekey.toml"
+    cp "$DIR/policy.toml" "$CH/policy.toml"
+    chmod 600 "$CH/sparekey.toml" "$CH/policy.toml"
+    LD_PRELOAD=$WRAPPER PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$CH/pam \
+        "$BIN/sparekeyd" --config "$CH/sparekey.toml" 2>>"$DIR/sparekeyd-challenge.log" &
+    CH_PID=$!
+    CHALLENGE=("$BIN/sparekey-bench-challenge" --server "127.0.0.1:$CH_PORT" --secret-file "$SECRET_FILE" --codes "$DIR/accept-codes.tsv")
+    for ((i = 0; i < 50; i++)); do
+        "${CHALLENGE[@]}" --threads 1 --duration 0.05 --label ready/x/x >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    "${CHALLENGE[@]}" --threads 8 --duration "$DURATION" --server-pid "$CH_PID" \
+        --label challenge/sparekeyd/login --jsonl "$RESULTS" || CHECK_FAILED=1
+    kill "$CH_PID" 2>/dev/null || true
+    wait "$CH_PID" 2>/dev/null || true
+    CH_PID=""
+fi
 
 if [ "${BENCH_SKIP_PAM:-0}" != 1 ] || [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
     stop_sparekeyd

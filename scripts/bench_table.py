@@ -153,6 +153,15 @@ def main():
             ok = r["trials"] > 0 and r["max_us"] <= 100_000
             w(f"{k:<10} {r['trials']:>6} {num(r['p50_us']):>8} {num(r['max_us']):>8} {r['stale']:>6}  {'meets' if ok else 'MISSES'} the target")
         w("")
+    ch = runs.get(("challenge", "sparekeyd", "login"))
+    if ch:
+        w("Challenge mode: logins of two rounds (password through PAM with pam_permit, then the code with the State), 8 at a time (informational)")
+        w("")
+        head = f"{'logins/s':>9} {'p50 us':>8} {'p99 us':>8} {'failed':>7} {'CPU us/login':>13}"
+        w(head)
+        w("-" * len(head))
+        w(f"{num(ch['logins_per_s']):>9} {num(ch['latency_us']['p50']):>8} {num(ch['latency_us']['p99']):>8} {ch['failures']:>7} {num(ch['server_cpu_us_per_login'], '{:.1f}'):>13}")
+        w("")
     w("sparekeyd / FreeRADIUS (targets: throughput >= 2, CPU per request <= 0.25)")
     w("")
     head = f"{'mix':<30} {'throughput':>10} {'p99':>8} {'CPU/req':>8}  verdict"
