@@ -435,7 +435,7 @@ SEC=/usr/lib/$MULTIARCH/security
 WRAPPER=/usr/lib/$MULTIARCH/libpam_wrapper.so
 
 if [ "${BENCH_SKIP_CHALLENGE:-0}" != 1 ]; then
-    # Issue 15: a second sparekeyd on the same store whose client is in challenge mode, its
+    # Issue 15: a second sparekeyd (a store of its own) whose client is in challenge mode, its
     # password check a PAM service of pam_permit (under pam_wrapper), so that what is
     # measured is sparekeyd's two rounds and its PAM worker, not a password database.
     say "challenge mode: logins of two rounds (password through PAM, pam_permit; then the code with the State)"
@@ -444,7 +444,7 @@ if [ "${BENCH_SKIP_CHALLENGE:-0}" != 1 ]; then
     mkdir -p "$CH/pam"
     printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\n' "$SEC" "$SEC" >"$CH/pam/sk-bench-primary"
     printf 'auth required %s/pam_deny.so\n' "$SEC" >"$CH/pam/other"
-    sed -e "s|^path = \"state/sparekey.db\"|path = \"$DIR/state/sparekey.db\"|" \
+    sed -e "s|^path = \"state/sparekey.db\"|path = \"$CH/state/sparekey.db\"|" \
         -e "s|^key-file = \"site.key\"|key-file = \"$DIR/site.key\"|" \
         -e "s|^socket = \"run/admin.sock\"|socket = \"$CH/admin.sock\"|" \
         -e "s|127.0.0.1:$SK_PORT|127.0.0.1:$CH_PORT|" \
@@ -453,10 +453,12 @@ if [ "${BENCH_SKIP_CHALLENGE:-0}" != 1 ]; then
         "$DIR/sparekey.toml" >"$CH/sparekey.toml"
     cp "$DIR/policy.toml" "$CH/policy.toml"
     chmod 600 "$CH/sparekey.toml" "$CH/policy.toml"
+    # A store of its own (one sparekeyd per store), with codes for u0 .. u99.
+    "${FILL[@]}" issue --config "$CH/sparekey.toml" --policy bench --prefix u --users 100 --out "$CH/codes.tsv"
     LD_PRELOAD=$WRAPPER PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$CH/pam \
         "$BIN/sparekeyd" --config "$CH/sparekey.toml" 2>>"$DIR/sparekeyd-challenge.log" &
     CH_PID=$!
-    CHALLENGE=("$BIN/sparekey-bench-challenge" --server "127.0.0.1:$CH_PORT" --secret-file "$SECRET_FILE" --codes "$DIR/accept-codes.tsv")
+    CHALLENGE=("$BIN/sparekey-bench-challenge" --server "127.0.0.1:$CH_PORT" --secret-file "$SECRET_FILE" --codes "$CH/codes.tsv")
     for ((i = 0; i < 50; i++)); do
         "${CHALLENGE[@]}" --threads 1 --duration 0.05 --label ready/x/x >/dev/null 2>&1 && break
         sleep 0.2

@@ -101,6 +101,7 @@ for entry in \
     "-rwxr-xr-x root/root ./usr/bin/sparekeyctl" \
     "-rw-r----- root/root ./etc/sparekey/sparekey.toml" \
     "-rw-r----- root/root ./etc/sparekey/policy.toml" \
+    "-rw-r--r-- root/root ./etc/pam.d/sparekey-radius" \
     "-rw-r--r-- root/root ./lib/systemd/system/sparekeyd.service" \
     "-rw-r--r-- root/root ./usr/share/man/man8/sparekeyd.8.gz" \
     "-rw-r--r-- root/root ./usr/share/man/man8/sparekeyctl.8.gz" \
@@ -124,8 +125,8 @@ for deb in "$DEB" "$PAMDEB"; do
     check "$(basename "$deb"): nothing is setuid, setgid or world-writable" \
         sh -c "dpkg-deb -c '$deb' | awk '\$1 !~ /^l/ && (substr(\$1,4,1) ~ /[sS]/ || substr(\$1,7,1) ~ /[sS]/ || substr(\$1,9,1) == \"w\") {exit 1}'"
 done
-check "sparekey: both TOML files are conffiles" \
-    sh -c "[ \"\$(dpkg-deb --ctrl-tarfile '$DEB' | tar -xOf - ./conffiles | sort | tr '\n' ' ')\" = '/etc/sparekey/policy.toml /etc/sparekey/sparekey.toml ' ]"
+check "sparekey: both TOML files and the PAM service sparekey-radius are conffiles" \
+    sh -c "[ \"\$(dpkg-deb --ctrl-tarfile '$DEB' | tar -xOf - ./conffiles | sort | tr '\n' ' ')\" = '/etc/pam.d/sparekey-radius /etc/sparekey/policy.toml /etc/sparekey/sparekey.toml ' ]"
 check "libpam-sparekey depends on the same version of sparekey" \
     sh -c "dpkg-deb -f '$PAMDEB' Depends | grep -qF 'sparekey (= $VERSION)'"
 check "sparekey depends on adduser and procps (addgroup, /bin/kill)" \

@@ -214,7 +214,8 @@ pub struct UpstreamConfig {
     pub address: Spanned<String>,
     /// The shared secret with it; refused when readable by group or others.
     pub secret_file: Spanned<PathBuf>,
-    /// How long to wait for its answer to one send (default 2s; 1s to 30s).
+    /// How long to wait for its answer to one send (default 2s; 1s to 2m: a push to a
+    /// phone waits for the person).
     #[serde(default = "default_upstream_timeout")]
     pub timeout: Spanned<crate::Duration>,
     /// Sends again after a timeout (default 2; 0 to 5).
@@ -225,7 +226,7 @@ pub struct UpstreamConfig {
 /// The shortest and longest `[[radius.upstream]] timeout`.
 pub const UPSTREAM_TIMEOUT_RANGE: (crate::Duration, crate::Duration) = (
     crate::Duration::from_secs(1),
-    crate::Duration::from_secs(30),
+    crate::Duration::from_secs(120),
 );
 
 /// The most `[[radius.upstream]] retries`.

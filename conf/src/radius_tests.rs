@@ -106,13 +106,13 @@ fn upstreams_are_checked() {
         ),
         "{errs:?}"
     );
-    let bad = "\n[[radius.upstream]]\nname = \"mfa\"\naddress = \"mfa.example:99999\"\nsecret-file = \"missing.secret\"\ntimeout = \"1m\"\nretries = 9\n";
+    let bad = "\n[[radius.upstream]]\nname = \"mfa\"\naddress = \"mfa.example:99999\"\nsecret-file = \"missing.secret\"\ntimeout = \"3m\"\nretries = 9\n";
     let errs = errors(&format!("{CLIENT}upstream = \"mfa\"\n{bad}"), POLICY);
     assert_eq!(errs.len(), 4, "{errs:?}");
     assert!(errs[0].contains("expected \"host:port\""), "{errs:?}");
     assert!(errs[1].contains("missing.secret"), "{errs:?}");
     assert!(
-        errs[2].contains("timeout 1m is out of range; expected 1s to 30s"),
+        errs[2].contains("timeout 3m is out of range; expected 1s to 2m"),
         "{errs:?}"
     );
     assert!(

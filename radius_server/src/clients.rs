@@ -251,8 +251,8 @@ impl ClientTable {
         let mut upstreams = Vec::with_capacity(config.upstream.len());
         for u in &config.upstream {
             let name = u.name.get_ref().clone();
-            let problem = |problem: String| Error::Secret {
-                client: format!("upstream {name}"),
+            let problem = |problem: String| Error::Upstream {
+                upstream: name.clone(),
                 problem,
             };
             let secret = read_secret(u.secret_file.get_ref()).map_err(problem)?;

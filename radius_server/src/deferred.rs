@@ -8,8 +8,8 @@ use crate::dedup::RequestKey;
 use crate::pending::PendingTable;
 use crate::responder::{check_code, reject, Checked, Snapshot};
 use crate::source;
-use crate::state_table::{Binding, StateTable};
-use crate::upstream::{forward_request, relay_reply, verify_reply};
+use crate::state_table::{Binding, StateTable, STATE_LIFETIME};
+use crate::upstream::{forward_request, relay_reply, verify_reply, Legs};
 use crate::verifier::Verifier;
 use sparekey_conf::ClientMode;
 use sparekey_core::{Action, AuditEvent, Code, Time};
@@ -246,8 +246,11 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
                 return None;
             };
             let mut b = ReplyBuilder::challenge(packet, secret);
+            // Session-Timeout in an Access-Challenge: how long the NAS waits for the answer
+            // (RFC 2865 §5.27), the State's lifetime.
             let built = b
                 .add(attr::STATE, &state)
+                .and_then(|b| b.add_u32(attr::SESSION_TIMEOUT, STATE_LIFETIME.as_secs() as u32))
                 .and_then(|b| b.add_str(attr::REPLY_MESSAGE, &client.modes.challenge_prompt))
                 .and_then(|b| b.copy_proxy_state(packet))
                 .map(|_| ());
@@ -359,7 +362,12 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
             ));
             return None;
         }
-        Some(relay_reply(&verified, packet, secret))
+        let legs = Legs {
+            upstream_secret: &upstream.secret,
+            sent_authenticator: &authenticator,
+            nas_secret: secret,
+        };
+        Some(relay_reply(&verified, packet, &legs))
     }
 }
 

@@ -11,6 +11,14 @@ pub enum Error {
         /// What is wrong with its secret file.
         problem: String,
     },
+    /// A `[[radius.upstream]]` that cannot be used: its secret file or its address.
+    #[error("RADIUS upstream {upstream:?}: {problem}")]
+    Upstream {
+        /// The upstream's name.
+        upstream: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A secret or a packet the codec refused.
     #[error("{0}")]
     Wire(#[from] sparekey_radius_codec::Error),

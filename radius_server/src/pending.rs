@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 pub const MAX_PENDING: usize = 16_384;
 
 /// How long a request may stay in progress before it is forgotten (a worker that never
-/// finished): longer than the slowest upstream exchange (30 s times 6 sends).
-pub const MAX_IN_PROGRESS: Duration = Duration::from_secs(190);
+/// finished): longer than the slowest upstream exchange (2 minutes times 6 sends).
+pub const MAX_IN_PROGRESS: Duration = Duration::from_secs(750);
 
 #[derive(Debug)]
 enum Slot {

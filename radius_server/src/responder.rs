@@ -282,7 +282,8 @@ impl<V: Verifier> Responder<V> {
             self.note(client, &at, &why);
             return None;
         }
-        if !accounting
+        // Learnt from Access-Requests only: Status-Server always carries one.
+        if code == PacketCode::AccessRequest
             && packet.message_authenticator().is_some()
             && client.message_authenticator.carried_one()
         {

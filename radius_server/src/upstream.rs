@@ -7,6 +7,7 @@
 //! upstream's code and attributes (State, Reply-Message, Class, vendor attributes, the
 //! NAS's Proxy-State echoed), signed again with the NAS's secret, Message-Authenticator first.
 
+use sparekey_radius_codec::salt::reencrypt;
 use sparekey_radius_codec::{
     attr, Error as WireError, MessageAuthenticatorPolicy, PacketRef, ReplyBuilder, RequestBuilder,
     SharedSecret,
@@ -65,24 +66,75 @@ pub fn verify_reply<'r>(
     Ok(packet)
 }
 
-/// The NAS's answer from the upstream's verified `reply` to what `request` asked.
+/// The two legs of a relayed answer: the upstream's secret and the Request Authenticator
+/// sent to it, the NAS's secret and its request.
+#[derive(Debug, Clone, Copy)]
+pub struct Legs<'a> {
+    /// The upstream's secret.
+    pub upstream_secret: &'a SharedSecret,
+    /// The Request Authenticator of the request sent upstream.
+    pub sent_authenticator: &'a [u8; 16],
+    /// The NAS's secret.
+    pub nas_secret: &'a SharedSecret,
+}
+
+/// The NAS's answer from the upstream's verified `reply` to what `request` asked. Values
+/// hidden with the upstream leg's secret and authenticator (Tunnel-Password, MS-MPPE-Send-Key
+/// and MS-MPPE-Recv-Key) are hidden again for the NAS's; one that is not well formed is
+/// left out.
 pub fn relay_reply(
     reply: &PacketRef<'_>,
     request: &PacketRef<'_>,
-    nas_secret: &SharedSecret,
+    legs: &Legs<'_>,
 ) -> Result<Vec<u8>, WireError> {
     let mut b = ReplyBuilder::new(
         reply.code(),
         request.identifier(),
         request.authenticator(),
-        nas_secret,
+        legs.nas_secret,
     )?;
+    let again = |hidden: &[u8]| {
+        reencrypt(
+            hidden,
+            legs.upstream_secret,
+            legs.sent_authenticator,
+            legs.nas_secret,
+            request.authenticator(),
+        )
+    };
     for a in reply.attributes() {
-        if a.attr_type != attr::MESSAGE_AUTHENTICATOR {
-            b.add(a.attr_type, a.value)?;
+        match a.attr_type {
+            attr::MESSAGE_AUTHENTICATOR => {}
+            attr::TUNNEL_PASSWORD => {
+                // Tag, then salt and string.
+                if let Some((tag, hidden)) = a.value.split_first() {
+                    if let Some(v) = again(hidden) {
+                        let mut value = vec![*tag];
+                        value.extend_from_slice(&v);
+                        b.add(attr::TUNNEL_PASSWORD, &value)?;
+                    }
+                }
+            }
+            attr::VENDOR_SPECIFIC if is_mppe_key(a.value) => {
+                // Vendor (4), type, length, then salt and string.
+                if let Some(v) = again(&a.value[6..]) {
+                    b.add_vendor_attribute(attr::VENDOR_MICROSOFT, a.value[4], &v)?;
+                }
+            }
+            t => {
+                b.add(t, a.value)?;
+            }
         }
     }
     Ok(b.finish())
+}
+
+/// Whether a Vendor-Specific value is one MS-MPPE-Send-Key or MS-MPPE-Recv-Key.
+fn is_mppe_key(value: &[u8]) -> bool {
+    value.len() > 6
+        && value[..4] == attr::VENDOR_MICROSOFT.to_be_bytes()
+        && matches!(value[4], attr::MS_MPPE_SEND_KEY | attr::MS_MPPE_RECV_KEY)
+        && usize::from(value[5]) == value.len() - 4
 }
 
 #[cfg(test)]
@@ -154,7 +206,12 @@ mod tests {
         let wrong = SharedSecret::new(b"not-the-upstream-secret").unwrap();
         assert!(verify_reply(&upstream_reply, fwd.authenticator(), &wrong, false).is_err());
         assert!(verify_reply(&upstream_reply, &[0; 16], &up, false).is_err());
-        let back = relay_reply(&verified, &req, &nas).unwrap();
+        let legs = Legs {
+            upstream_secret: &up,
+            sent_authenticator: fwd.authenticator(),
+            nas_secret: &nas,
+        };
+        let back = relay_reply(&verified, &req, &legs).unwrap();
         let b = PacketRef::decode(&back).unwrap();
         b.verify_response(
             req.authenticator(),
@@ -166,5 +223,43 @@ mod tests {
         assert_eq!(b.identifier(), 42);
         assert_eq!(b.attribute(attr::STATE), Some(&b"upstream-state"[..]));
         assert_eq!(b.attribute(attr::PROXY_STATE), Some(&b"hop-1"[..]));
+    }
+
+    #[test]
+    fn keys_hidden_for_the_upstream_leg_are_hidden_again_for_the_nas() {
+        let (nas, up) = (
+            SharedSecret::new(NAS).unwrap(),
+            SharedSecret::new(UP).unwrap(),
+        );
+        let raw = nas_request();
+        let req = PacketRef::decode(&raw).unwrap();
+        let out = forward_request(&req, &nas, &up, 7, [3; 16]).unwrap();
+        let fwd = PacketRef::decode(&out).unwrap();
+        // Salt and two blocks, as the upstream hid them (the bytes themselves do not matter).
+        let hidden: Vec<u8> = [0x80, 0x05].iter().copied().chain(1..=32).collect();
+        let mut r = ReplyBuilder::accept(&fwd, &up);
+        r.add_vendor_attribute(attr::VENDOR_MICROSOFT, attr::MS_MPPE_RECV_KEY, &hidden)
+            .unwrap();
+        let mut tunnel = vec![0x01];
+        tunnel.extend_from_slice(&hidden);
+        r.add(attr::TUNNEL_PASSWORD, &tunnel).unwrap();
+        let upstream_reply = r.finish();
+        let verified = verify_reply(&upstream_reply, fwd.authenticator(), &up, true).unwrap();
+        let legs = Legs {
+            upstream_secret: &up,
+            sent_authenticator: fwd.authenticator(),
+            nas_secret: &nas,
+        };
+        let back = relay_reply(&verified, &req, &legs).unwrap();
+        let b = PacketRef::decode(&back).unwrap();
+        let key = b.attribute(attr::VENDOR_SPECIFIC).unwrap();
+        assert_eq!(&key[..6], &[0, 0, 1, 55, attr::MS_MPPE_RECV_KEY, 36]);
+        assert_ne!(&key[6..], &hidden[..], "hidden again");
+        // Undone for the NAS's leg and done for the upstream's: the upstream's bytes.
+        let undo = |v: &[u8]| reencrypt(v, &nas, req.authenticator(), &up, fwd.authenticator());
+        assert_eq!(undo(&key[6..]).unwrap(), hidden);
+        let t = b.attribute(attr::TUNNEL_PASSWORD).unwrap();
+        assert_eq!(t[0], 0x01, "the tag kept");
+        assert_eq!(undo(&t[1..]).unwrap(), hidden);
     }
 }

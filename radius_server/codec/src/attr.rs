@@ -64,6 +64,14 @@ pub const ACCT_SESSION_TIME: u8 = 46;
 pub const ACCT_TERMINATE_CAUSE: u8 = 49;
 /// Framed-Pool (RFC 2869 §5.18).
 pub const FRAMED_POOL: u8 = 88;
+/// Tunnel-Password (RFC 2868 §3.5): tag, salt, salt-encrypted string.
+pub const TUNNEL_PASSWORD: u8 = 69;
+/// Microsoft's vendor number (RFC 2548).
+pub const VENDOR_MICROSOFT: u32 = 311;
+/// MS-MPPE-Send-Key (RFC 2548 §2.4.2), salt-encrypted.
+pub const MS_MPPE_SEND_KEY: u8 = 16;
+/// MS-MPPE-Recv-Key (RFC 2548 §2.4.3), salt-encrypted.
+pub const MS_MPPE_RECV_KEY: u8 = 17;
 /// Event-Timestamp (55, RFC 2869).
 pub const EVENT_TIMESTAMP: u8 = 55;
 /// CHAP-Challenge (60, RFC 2865).

@@ -28,6 +28,7 @@ pub mod packet;
 pub mod password;
 pub mod reply;
 pub mod request;
+pub mod salt;
 pub mod secret;
 
 #[cfg(test)]

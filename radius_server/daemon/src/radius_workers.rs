@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 /// Threads checking passwords through PAM at once (each check blocks its thread; pam_unix
 /// takes milliseconds, pam_sss or pam_ldap a network round trip).
 pub const PASSWORD_WORKERS: usize = 4;
-/// Threads waiting for upstreams at once (each waits up to its timeout times its sends).
-pub const UPSTREAM_WORKERS: usize = 16;
+/// Threads waiting for upstreams at once (each waits up to its timeout times its sends; a
+/// push to a phone holds one for as long as the person takes).
+pub const UPSTREAM_WORKERS: usize = 64;
 /// Requests waiting for a worker, per pool; past it, new ones are dropped (the NAS sends
 /// them again).
 pub const QUEUE: usize = 256;
