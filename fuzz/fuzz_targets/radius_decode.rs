@@ -1,9 +1,10 @@
-//! Fuzz target: arbitrary datagrams through the RADIUS decoder, password unhiding, authenticator checks and a reply round trip.
+//! Fuzz target: arbitrary datagrams through the RADIUS decoder, password unhiding, authenticator checks (access and accounting), salt-encrypted values passed on, and a reply round trip.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use sparekey_radius_codec::salt::reencrypt;
 use sparekey_radius_codec::{
     attr, MessageAuthenticatorPolicy, PacketRef, ReplyBuilder, SharedSecret,
 };
@@ -39,6 +40,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(password.len() <= 128);
     }
     let _ = packet.verify_response(&[0; 16], secret, MessageAuthenticatorPolicy::IfPresent);
+    let _ = packet.verify_accounting_request(secret);
+    // A salt-encrypted value passed from one leg to another (an upstream's answer relayed):
+    // any bytes, never a panic; what comes back has the same salt and length.
+    for a in packet.attributes() {
+        if let Some(again) = reencrypt(a.value, secret, &[0; 16], secret, &[1; 16]) {
+            assert_eq!(again.len(), a.value.len());
+            assert_eq!(again[..2], a.value[..2]);
+        }
+    }
 
     // A reply to any decodable packet must itself decode and verify.
     let mut reply = ReplyBuilder::accept(&packet, secret);

@@ -344,7 +344,7 @@ impl<V: Verifier> Responder<V> {
             self.note(
                 client,
                 at,
-                "dropped: too many requests wait for a password check or an upstream",
+                "dropped: the table of requests handed to a password check or an upstream (and of their answers, kept 5 s for retransmits) is full",
             );
             return None;
         }

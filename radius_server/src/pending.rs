@@ -9,7 +9,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most requests in progress or answered held at once; past it, new ones are dropped.
-pub const MAX_PENDING: usize = 16_384;
+/// Answers are kept [`TTL`] for retransmits, so this bounds requests handed on to about
+/// 50,000 a second (challenge mode's first rounds, upstream requests); about 200 bytes
+/// each, some 50 MB when full.
+pub const MAX_PENDING: usize = 1 << 18;
 
 /// How long a request may stay in progress before it is forgotten (a worker that never
 /// finished): longer than the slowest upstream exchange (2 minutes times 6 sends).
