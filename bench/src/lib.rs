@@ -6,6 +6,7 @@
 //!   Message-Authenticator, and the verdict expected for the request.
 //! - [`stats`]: latency percentiles (nearest rank).
 //! - [`procstat`]: the server's CPU time from `/proc/PID/stat`, and the generator's own.
+//! - [`jsonl`]: each run's result appended as a JSON line.
 //!
 //! The binaries: `sparekey-bench` (the generator), `sparekey-bench-fill` (fills a store
 //! with credentials through sparekey-core) and `sparekey-pam-bench` (pam_start +
@@ -13,6 +14,7 @@
 //! BENCHMARKS.md.
 
 pub mod check;
+pub mod jsonl;
 pub mod load;
 pub mod procstat;
 pub mod requests;

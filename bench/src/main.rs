@@ -241,14 +241,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
         println!("{}", human(&args, &report));
     }
     if let Some(path) = &args.jsonl {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            // One write(2), so that runs appending to the same file at once never interleave.
-            .and_then(|mut f| f.write_all(format!("{json}\n").as_bytes()))
-            .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+        sparekey_bench::jsonl::append(path, &json)?;
     }
     let c = &report.counts;
     if c.invalid > 0 || c.unexpected_verdict > 0 {

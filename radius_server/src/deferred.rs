@@ -102,6 +102,18 @@ pub trait UpstreamLink {
     ) -> Result<Option<Vec<u8>>, String>;
 }
 
+/// The request a worker answers, with what it is answered under.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    snap: &'a Snapshot,
+    client: &'a RadiusClient,
+    secret: &'a SharedSecret,
+    packet: &'a PacketRef<'a>,
+    job: &'a Deferred,
+    /// Log lines about it.
+    say: &'a dyn Fn(&str),
+}
+
 /// A worker's state: its own verifier (store connection, journal turn), the PAM checker,
 /// the upstream link and the shared tables.
 #[derive(Debug)]
@@ -160,25 +172,21 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
                 job.from
             ))
         };
+        let at = Job {
+            snap,
+            client,
+            secret,
+            packet: &packet,
+            job,
+            say: &say,
+        };
         let built = match &job.work {
-            Work::Upstream => self.forward(snap, client, secret, &packet, job, random, &say),
+            Work::Upstream => self.forward(&at, random),
             Work::Password {
                 user,
                 password,
                 code,
-            } => self.password(
-                snap,
-                client,
-                secret,
-                &packet,
-                job,
-                user,
-                password,
-                code.as_ref(),
-                now,
-                random,
-                &say,
-            ),
+            } => self.password(&at, user, password, code.as_ref(), now, random),
         };
         match built? {
             Ok(reply) => Some(reply),
@@ -189,21 +197,23 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn password(
         &mut self,
-        snap: &Snapshot,
-        client: &RadiusClient,
-        secret: &SharedSecret,
-        packet: &PacketRef<'_>,
-        job: &Deferred,
+        at: &Job<'_>,
         user: &str,
         password: &[u8],
         code: Option<&Code>,
         now: Instant,
         random: &mut dyn FnMut() -> Option<[u8; 16]>,
-        say: &dyn Fn(&str),
     ) -> Option<Result<Vec<u8>, sparekey_radius_codec::Error>> {
+        let Job {
+            snap,
+            client,
+            secret,
+            packet,
+            job,
+            say,
+        } = *at;
         let rhost = packet
             .attribute(attr::CALLING_STATION_ID)
             .and_then(|c| std::str::from_utf8(c).ok());
@@ -285,17 +295,19 @@ impl<V: Verifier, P: PasswordChecker, U: UpstreamLink> Finisher<V, P, U> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn forward(
         &mut self,
-        snap: &Snapshot,
-        client: &RadiusClient,
-        secret: &SharedSecret,
-        packet: &PacketRef<'_>,
-        job: &Deferred,
+        at: &Job<'_>,
         random: &mut dyn FnMut() -> Option<[u8; 16]>,
-        say: &dyn Fn(&str),
     ) -> Option<Result<Vec<u8>, sparekey_radius_codec::Error>> {
+        let Job {
+            snap,
+            client,
+            secret,
+            packet,
+            job,
+            say,
+        } = *at;
         let name = client.modes.upstream.as_deref()?;
         let Some(upstream) = snap.clients.upstream(name) else {
             say(&format!("no answer: upstream {name:?} is not configured"));

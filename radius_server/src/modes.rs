@@ -207,17 +207,7 @@ impl<V: Verifier> Responder<V> {
             return self.answer_code(snap, client, secret, packet, at);
         }
         if !self.has_usable_code(snap, client, packet, at)? {
-            if client.modes.upstream.is_some() {
-                return self.defer(client, packet, key, at, Work::Upstream);
-            }
-            return self.refuse(
-                snap,
-                client,
-                secret,
-                packet,
-                at,
-                "no usable code for this user here, and this client has no upstream",
-            );
+            return self.elsewhere(snap, client, secret, packet, key, at);
         }
         let (user, password) = match password_request(secret, packet) {
             Ok(found) => found,
@@ -248,17 +238,7 @@ impl<V: Verifier> Responder<V> {
         at: &Arrival<'_>,
     ) -> Built {
         if !self.has_usable_code(snap, client, packet, at)? {
-            if client.modes.upstream.is_some() {
-                return self.defer(client, packet, key, at, Work::Upstream);
-            }
-            return self.refuse(
-                snap,
-                client,
-                secret,
-                packet,
-                at,
-                "no usable code for this user here, and this client has no upstream",
-            );
+            return self.elsewhere(snap, client, secret, packet, key, at);
         }
         let (user, whole) = match password_request(secret, packet) {
             Ok(found) => found,
@@ -296,6 +276,23 @@ impl<V: Verifier> Responder<V> {
                 code: Some(code),
             },
         )
+    }
+
+    /// A user without a usable code here: the upstream answers, or nobody does.
+    fn elsewhere(
+        &mut self,
+        snap: &Snapshot,
+        client: &RadiusClient,
+        secret: &SharedSecret,
+        packet: &PacketRef<'_>,
+        key: RequestKey,
+        at: &Arrival<'_>,
+    ) -> Built {
+        if client.modes.upstream.is_some() {
+            return self.defer(client, packet, key, at, Work::Upstream);
+        }
+        let why = "no usable code for this user here, and this client has no upstream";
+        self.refuse(snap, client, secret, packet, at, why)
     }
 
     /// Whether the request's user has a code usable through this client now (from the

@@ -88,6 +88,23 @@ pub struct Run {
     pub text: String,
 }
 
+/// The reply of `run`, which must be `code` with Message-Authenticator first (as every
+/// sparekeyd reply is).
+pub fn expect_reply(run: &Run, code: &str) -> Reply {
+    let reply = run
+        .reply
+        .clone()
+        .unwrap_or_else(|| panic!("no reply:\n{}", run.text));
+    assert_eq!(reply.code, code, "{}", run.text);
+    assert_eq!(
+        reply.attrs.first().map(|(n, _)| n.as_str()),
+        Some("Message-Authenticator"),
+        "Message-Authenticator first:\n{}",
+        run.text
+    );
+    reply
+}
+
 /// Parses `radclient -x` output: the first "Received ..." line and its tab-indented attributes.
 pub fn parse(text: &str) -> Option<Reply> {
     let mut lines = text.lines().skip_while(|l| !l.starts_with("Received "));

@@ -143,18 +143,7 @@ pub fn ask(server: &str, user: &str, password: &str, more: &str) -> Run {
 }
 
 pub fn reply(run: &Run, code: &str) -> Reply {
-    let r = run
-        .reply
-        .clone()
-        .unwrap_or_else(|| panic!("no reply:\n{}", run.text));
-    assert_eq!(r.code, code, "{}", run.text);
-    assert_eq!(
-        r.attrs.first().map(|(n, _)| n.as_str()),
-        Some("Message-Authenticator"),
-        "Message-Authenticator first:\n{}",
-        run.text
-    );
-    r
+    crate::radius::expect_reply(run, code)
 }
 
 pub fn no_reply(run: &Run) {

@@ -3,8 +3,8 @@
 
 use sparekey_tests::bins::bin;
 use sparekey_tests::radius::{
-    auth, capture_request, exchange, free_udp_port, radclient, radtest, section, tools_installed,
-    write_secret, ClientEntry, Reply,
+    auth, capture_request, exchange, expect_reply, free_udp_port, radclient, radtest, section,
+    tools_installed, write_secret, ClientEntry,
 };
 use sparekey_tests::site::{Daemon, Site, POLICY};
 use std::process::{Command, Stdio};
@@ -79,21 +79,6 @@ impl Radius {
 
 fn code_of(v: &serde_json::Value) -> String {
     v["code"].as_str().unwrap().to_string()
-}
-
-fn expect_reply(run: &sparekey_tests::radius::Run, code: &str) -> Reply {
-    let reply = run
-        .reply
-        .clone()
-        .unwrap_or_else(|| panic!("no reply:\n{}", run.text));
-    assert_eq!(reply.code, code, "{}", run.text);
-    assert_eq!(
-        reply.attrs.first().map(|(n, _)| n.as_str()),
-        Some("Message-Authenticator"),
-        "M-A first:\n{}",
-        run.text
-    );
-    reply
 }
 
 fn expect_no_reply(run: &sparekey_tests::radius::Run) {

@@ -266,13 +266,7 @@ fn run(args: Args) -> Result<bool, String> {
         eprintln!("sparekey-bench-challenge: first failure: {e}");
     }
     if let Some(path) = &args.jsonl {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(format!("{json}\n").as_bytes()))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        sparekey_bench::jsonl::append(path, &json)?;
     }
     Ok(failures == 0)
 }

@@ -281,13 +281,7 @@ fn run(args: Args) -> Result<bool, String> {
             kind.stale
         );
         if let Some(path) = &args.jsonl {
-            use std::io::Write;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
-                .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+            sparekey_bench::jsonl::append(path, &line)?;
         }
     }
     Ok(all_seen)
