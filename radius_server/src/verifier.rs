@@ -12,7 +12,7 @@ use sparekey_core::store::Origin;
 use sparekey_core::store::Replay;
 use sparekey_core::{Action, AuditEvent, Code, Site, Time, Verdict};
 use sparekey_radius_codec::SharedSecret;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A code presented in a verified Access-Request.
@@ -165,19 +165,21 @@ pub struct SharedVerifier {
     redeemer: SharedRedeemer,
     /// Journal entries of what this thread's answers since the last settle rest on.
     turn: JournalEntries,
-    /// This thread's own store connection for [`Verifier::record`], opened when first
-    /// needed and again after a failure.
-    recorder: Option<Box<dyn sparekey_core::store::Store>>,
+    /// The store connection every clone writes [`Verifier::record`]'s events on, one at a
+    /// time: opened when first needed and again after a failure. One per sparekeyd, not one
+    /// per answering thread and worker (with PostgreSQL, 70 connections a node would count
+    /// against the server's max_connections for a few events a second).
+    recorder: Arc<Mutex<Option<Box<dyn sparekey_core::store::Store>>>>,
 }
 
 impl Clone for SharedVerifier {
-    /// Another thread's verifier over the same hot path (with no connection of its own yet).
+    /// Another thread's verifier over the same hot path and recorder.
     fn clone(&self) -> Self {
         SharedVerifier {
             site: self.site.clone(),
             redeemer: self.redeemer.clone(),
             turn: JournalEntries::default(),
-            recorder: None,
+            recorder: self.recorder.clone(),
         }
     }
 }
@@ -192,7 +194,7 @@ impl SharedVerifier {
             site: site.clone(),
             redeemer: site.redeemer().clone(),
             turn: JournalEntries::default(),
-            recorder: None,
+            recorder: Arc::default(),
         }
     }
 
@@ -333,13 +335,17 @@ impl Verifier for SharedVerifier {
     }
 
     fn record(&mut self, event: AuditEvent) -> Result<(), Error> {
-        let store = match self.recorder.as_mut() {
+        let mut recorder = match self.recorder.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let store = match recorder.as_mut() {
             Some(store) => store,
-            None => self.recorder.insert(self.site.open_store()?),
+            None => recorder.insert(self.site.open_store()?),
         };
         let written = store.record(event);
         if written.is_err() {
-            self.recorder = None;
+            *recorder = None;
         }
         Ok(written?)
     }
@@ -364,7 +370,6 @@ impl Verifier for SharedVerifier {
                 shown(report.until)
             ));
         event.service = Some(login.service.to_string());
-        self.site.open_store()?.record(event)?;
-        Ok(())
+        self.record(event)
     }
 }
