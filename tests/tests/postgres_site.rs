@@ -2,8 +2,8 @@
 //! with its own directory, journal and admin socket, against a private PostgreSQL 15 cluster
 //! the test starts: a code issued through one node works through the other's RADIUS; a
 //! single-use code sent to both at once is accepted once; a revoke on one is refused by the
-//! other at once; lockout counts across nodes; `audit --verify` checks one chain with the
-//! events of both.
+//! other within the issue's 100 ms; lockout counts across nodes; `audit --verify` checks one
+//! chain with the events of both.
 
 use sparekey_tests::postgres::{Cluster, Pair};
 use sparekey_tests::radius::{auth, free_udp_port, tools_installed, write_secret};
@@ -109,14 +109,13 @@ fn two_nodes_share_one_store_and_a_single_use_code_is_accepted_once() {
         assert_eq!(answers, ["Access-Accept", "Access-Reject"], "round {round}");
     }
 
-    // Revoked through A: B refuses it at once (its cache hears of the change).
+    // Revoked through A: B refuses it (its cache hears of the change through NOTIFY).
     assert!(a.site.ctl(&["revoke", "alice"]).status.success());
-    let started = Instant::now();
+    propagated();
     assert_eq!(
         code(&auth(&b.server, SECRET, "alice", &multi)),
         "Access-Reject"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
 
     // One chain, with the events of both nodes, checked whole from either.
     for n in [&a, &b] {
@@ -132,6 +131,14 @@ fn two_nodes_share_one_store_and_a_single_use_code_is_accepted_once() {
         .filter_map(|e| e["source"].as_str())
         .collect();
     assert!(sources.len() >= 7, "{events}");
+}
+
+/// Waits the 100 ms within which issue 14 has a revoke, an unlock or a lockout reach every
+/// node. A node learns of another's change by NOTIFY, delivered a moment after the commit
+/// (BENCHMARKS.md run L: 0.6 to 4.1 ms on loopback); on a loaded machine, a request sent
+/// at once can come first and be answered from what the node knew.
+fn propagated() {
+    std::thread::sleep(Duration::from_millis(100));
 }
 
 #[test]
@@ -152,6 +159,7 @@ fn wrong_codes_on_either_node_count_toward_one_lockout() {
             "Access-Reject"
         );
     }
+    propagated();
     for node in [&a, &b] {
         assert_eq!(
             code(&auth(&node.server, SECRET, "alice", &right)),
@@ -161,6 +169,7 @@ fn wrong_codes_on_either_node_count_toward_one_lockout() {
     }
     // Unlocked through B: A accepts again.
     assert!(b.site.ctl(&["unlock", "alice"]).status.success());
+    propagated();
     assert_eq!(
         code(&auth(&a.server, SECRET, "alice", &right)),
         "Access-Accept"
