@@ -96,6 +96,17 @@ pub fn modes_site(extra: &str, daemon_extra: &str) -> Modes {
     }
 }
 
+impl Drop for Modes {
+    /// A failing test shows what sparekeyd logged (why it did not answer, for one).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(d) = &self.daemon {
+                eprintln!("--- sparekeyd's log:\n{}", d.log_text());
+            }
+        }
+    }
+}
+
 impl Modes {
     /// Issues a code for `user` through sparekeyctl.
     pub fn issue(&self, user: &str, args: &[&str]) -> String {
@@ -187,13 +198,20 @@ pub fn hex(b: &[u8]) -> String {
 #[derive(Debug)]
 pub struct Mfa {
     child: std::process::Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Mfa {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.dir.path().join("mfa/log/radius.log");
+            eprintln!(
+                "--- the private FreeRADIUS's log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
     }
 }
 
@@ -227,7 +245,7 @@ pub fn start_mfa(port: u16) -> Mfa {
             .reply
             .is_some()
         {
-            return Mfa { child, _dir: dir };
+            return Mfa { child, dir };
         }
         std::thread::sleep(Duration::from_millis(100));
     }

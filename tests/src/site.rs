@@ -113,6 +113,9 @@ pub fn nss_wrapper() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
+/// Held while a process under pam_wrapper starts (see [`Site::start_with_pam`]).
+static PAM_WRAPPER_STARTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Site {
     /// A site with the standard roles and `policy` as policy.toml.
     pub fn new(policy: &str) -> Self {
@@ -200,6 +203,15 @@ impl Site {
             env.push(("PAM_WRAPPER".into(), "1".into()));
             env.push(("PAM_WRAPPER_SERVICE_DIR".into(), dir.display().to_string()));
         }
+        // pam_wrapper copies the service files into /tmp/pam.X when the process starts and
+        // removes directories there it takes for stale: two starting at the same moment can
+        // take each other's (then pam_start finds no service file). One at a time, until
+        // this one is up.
+        let _one_at_a_time = services.map(|_| {
+            PAM_WRAPPER_STARTS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let child = Command::new(bin("sparekeyd"))
             .arg("--config")
             .arg(&self.config)
