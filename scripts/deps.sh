@@ -23,6 +23,13 @@ if [ -n "$missing" ]; then
     fi
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends $missing >/dev/null
+    # The tests start FreeRADIUS instances of their own on loopback ports; the package's
+    # system service (on 1812 and 1813, where systemd starts it) is not wanted.
+    case " $missing " in *" freeradius "*)
+        if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q freeradius 2>/dev/null; then
+            systemctl disable --now freeradius >/dev/null 2>&1 || true
+        fi ;;
+    esac
 fi
 if ! command -v cargo >/dev/null 2>&1; then
     for c in "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do
